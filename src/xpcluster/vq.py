@@ -1,0 +1,408 @@
+"""K-means clustering and vector quantization: a drop-in for :mod:`scipy.cluster.vq`.
+
+Same functions, signatures, defaults, return types, errors and warnings as SciPy 1.17's
+``scipy.cluster.vq``; with Array API dispatch on (``XPCLUSTER_ARRAY_API=1``,
+``SCIPY_ARRAY_API=1`` or :func:`xpcluster.array_api_dispatch`) the whole computation runs in
+the input's own array library and on its device.  With the same ``rng``, NumPy input gives
+SciPy's answer and every other library gives the NumPy answer.
+
+Differences from SciPy, all where SciPy fails: integer input to ``kmeans``/``kmeans2`` is
+promoted to float64 (SciPy raises ``TypeError``); a float ``k`` is converted with a warning
+for every ``minit``; ``minit='++'`` with ``k`` larger than the number of observations
+raises ``ValueError``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import array_api_compat
+
+from . import _rng
+from ._backends import capabilities_for
+from ._core.assign import assign_labels
+from ._core.dtypes import compute_dtype, widest_float
+from ._core.init import init_kmeans_plusplus, init_points, init_random
+from ._core.lloyd import lloyd_fixed, lloyd_threshold
+from ._dispatch import resolve
+
+__all__ = ["whiten", "vq", "py_vq", "kmeans", "kmeans2", "ClusterError"]
+
+
+class ClusterError(Exception):
+    """Raised by ``kmeans2(..., missing='raise')`` when a cluster ends up empty."""
+
+
+_EMPTY_CLUSTER_MESSAGE = "One of the clusters is empty. Re-run kmeans with a different initialization."
+
+
+def _as_float(a: Any, xp: Any, device: Any, check_finite: bool, dtype: Any = None) -> Any:
+    """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes."""
+    target = compute_dtype(a.dtype, xp, device) if dtype is None else dtype
+    if a.dtype != target:
+        a = xp.astype(a, target)
+    if check_finite and not _is_lazy(a) and not bool(xp.all(xp.isfinite(a))):
+        raise ValueError("array must not contain infs or NaNs")
+    return a
+
+
+def _is_lazy(a: Any) -> bool:
+    return array_api_compat.is_lazy_array(a)
+
+
+def _as_2d(a: Any, xp: Any) -> Any:
+    return xp.reshape(a, (a.shape[0], 1)) if a.ndim == 1 else a
+
+
+def _size(a: Any) -> int:
+    return math.prod(a.shape)
+
+
+def whiten(obs, check_finite=None):
+    """Normalize a group of observations on a per feature basis.
+
+    Each feature (column) is divided by its standard deviation across all observations
+    so that it has unit variance.  Columns with zero standard deviation are left as they
+    are, with a ``RuntimeWarning``.
+
+    Parameters
+    ----------
+    obs : array_like
+        Each row is an observation, each column a feature.
+    check_finite : bool, optional
+        Whether to check that the input contains only finite numbers (raising
+        ``ValueError`` otherwise).  Default: True for eager arrays, False for lazy ones.
+
+    Returns
+    -------
+    result : array
+        ``obs`` scaled by the standard deviation of each column, in ``obs``'s namespace,
+        on its device, in its float dtype (integers become float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.vq import whiten
+    >>> features = np.array([[1.9, 2.3, 1.7],
+    ...                      [1.5, 2.5, 2.2],
+    ...                      [0.8, 0.6, 1.7]])
+    >>> whiten(features)
+    array([[4.17944278, 2.69811351, 7.21248917],
+           [3.29956009, 2.93273208, 9.33380951],
+           [1.75976538, 0.7038557 , 7.21248917]])
+    """
+    xp, device, (obs,) = resolve(obs)
+    if check_finite is None:
+        check_finite = not _is_lazy(obs)
+    obs = _as_float(obs, xp, device, check_finite)
+    if obs.ndim == 0 or obs.shape[0] == 0:
+        raise ValueError("Empty input is not supported.")
+    std_dev = xp.std(obs, axis=0)
+    zero_std = std_dev == 0
+    std_dev = xp.where(zero_std, xp.ones_like(std_dev), std_dev)
+    if check_finite and bool(xp.any(zero_std)):
+        warnings.warn(
+            "Some columns have standard deviation zero. The values of these columns will not change.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return obs / std_dev
+
+
+def _check_codebook_against(obs: Any, code_book: Any) -> None:
+    if obs.ndim > 2 or code_book.ndim > 2:
+        raise ValueError("Input of rank > 2 is not supported.")
+    if obs.ndim != code_book.ndim:
+        raise ValueError("observation and code should have same number of dimensions")
+    if obs.ndim == 2 and obs.shape[1] != code_book.shape[1]:
+        raise ValueError("obs and code should have same number of features (columns)")
+    if code_book.shape[0] == 0:
+        raise ValueError("code_book is empty: it needs at least one code")
+
+
+def _quantize(obs: Any, code_book: Any, check_finite: bool, widest: bool = False) -> tuple[Any, Any, Any]:
+    xp, device, (obs, code_book) = resolve(obs, code_book)
+    _check_codebook_against(obs, code_book)
+    dtype = xp.result_type(compute_dtype(obs.dtype, xp, device), compute_dtype(code_book.dtype, xp, device))
+    if widest:
+        dtype = widest_float(xp, device)
+    obs = _as_float(obs, xp, device, check_finite, dtype)
+    code_book = _as_float(code_book, xp, device, check_finite, dtype)
+    if obs.shape[0] == 0:
+        return xp, xp.zeros((0,), dtype=xp.int32, device=device), xp.zeros((0,), dtype=dtype, device=device)
+    result = assign_labels(_as_2d(obs, xp), _as_2d(code_book, xp), xp=xp, caps=capabilities_for(xp), with_distances=True)
+    return xp, result.labels, result.distances
+
+
+def vq(obs, code_book, check_finite=True):
+    """Assign codes from a code book to observations.
+
+    Each observation (row of ``obs``) gets the index of its nearest code (row of
+    ``code_book``) in Euclidean distance; ties go to the lowest index.
+
+    Parameters
+    ----------
+    obs : array_like
+        M-by-N observations (or a length-M array of 1-D observations).
+    code_book : array_like
+        K-by-N codes (length-K for 1-D observations), usually from :func:`kmeans`.
+    check_finite : bool, optional
+        Whether to check that the inputs contain only finite numbers.  Default: True.
+
+    Returns
+    -------
+    code : array of int32
+        ``code[i]`` is the index of the code nearest to observation ``i``.
+    dist : array
+        The Euclidean distance between each observation and its nearest code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.vq import vq
+    >>> code_book = np.array([[1., 1., 1.],
+    ...                       [2., 2., 2.]])
+    >>> features = np.array([[1.9, 2.3, 1.7],
+    ...                      [1.5, 2.5, 2.2],
+    ...                      [0.8, 0.6, 1.7]])
+    >>> vq(features, code_book)
+    (array([1, 1, 0], dtype=int32), array([0.43588989, 0.73484692, 0.83066239]))
+    """
+    _, code, dist = _quantize(obs, code_book, check_finite)
+    return code, dist
+
+
+def py_vq(obs, code_book, check_finite=True):
+    """Like :func:`vq`, with SciPy's ``py_vq`` return types.
+
+    SciPy computes this fallback of its C loop with ``cdist``, so distances come back in
+    float64 (where the device has it) and codes in int64, whatever the input float dtype;
+    here it runs the same native code as :func:`vq`, in that precision.
+    """
+    xp, code, dist = _quantize(obs, code_book, check_finite, widest=True)
+    return xp.astype(code, xp.int64), dist
+
+
+def _kpoints(data, k, rng, xp=None):
+    """Pick ``k`` observations at random (SciPy's ``minit='points'``)."""
+    return _init_like_scipy(init_points, data, k, rng)
+
+
+def _krandinit(data, k, rng, xp=None):
+    """Draw ``k`` samples from a Gaussian fitted to ``data`` (SciPy's ``minit='random'``)."""
+    return _init_like_scipy(init_random, data, k, rng)
+
+
+def _kpp(data, k, rng, xp=None):
+    """Pick ``k`` observations by k-means++ (SciPy's ``minit='++'``)."""
+    return _init_like_scipy(init_kmeans_plusplus, data, k, rng)
+
+
+def _init_like_scipy(method, data, k, rng):
+    xp, device, (data,) = resolve(data)
+    data = _as_float(data, xp, device, check_finite=False)
+    book = method(_as_2d(data, xp), int(k), rng, xp=xp, device=device)
+    return xp.reshape(book, (-1,)) if data.ndim == 1 else book
+
+
+_INIT_METHODS = {"random": init_random, "points": init_points, "++": init_kmeans_plusplus}
+_MISSING_METHODS = ("warn", "raise")
+
+
+@_rng.accepts_legacy_seed
+def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None):
+    """Performs k-means on a set of observation vectors forming k clusters.
+
+    Iterates until the mean distance of the observations to their centroids changes by at
+    most ``thresh``; clusters that lose all members are dropped.  With an integer
+    ``k_or_guess`` this is repeated ``iter`` times from random observations and the codebook
+    with the lowest distortion is returned.
+
+    Parameters
+    ----------
+    obs : array_like
+        M-by-N observations (rows), ideally whitened.
+    k_or_guess : int or array_like
+        Number of centroids, or a k-by-N initial codebook (then ``iter`` is ignored).
+    iter : int, optional
+        Number of restarts when ``k_or_guess`` is an int.  Default 20.
+    thresh : float, optional
+        Stop when the change in distortion is at most this.  Default 1e-5.
+    check_finite : bool, optional
+        Whether to check that the inputs contain only finite numbers.  Default: True.
+    rng : {None, int, numpy.random.Generator}, optional
+        Source of the host random draws, normalised with ``numpy.random.default_rng``.
+        The legacy ``seed`` keyword is also accepted (SPEC-007 rules, as in SciPy); with
+        neither, NumPy's global random state is used.
+
+    Returns
+    -------
+    codebook : array
+        The centroids with the lowest distortion seen (possibly fewer than k).
+    distortion : scalar or 0-d array
+        Mean (non-squared) Euclidean distance of the observations to their centroid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.vq import kmeans, whiten
+    >>> features = np.array([[1.9, 2.3], [1.5, 2.5], [0.8, 0.6], [0.4, 1.8], [1.0, 1.0]])
+    >>> book, distortion = kmeans(features, features[[0, 2]])
+    >>> book
+    array([[1.7       , 2.4       ],
+           [0.73333333, 1.13333333]])
+    """
+    if isinstance(k_or_guess, int):
+        xp, device, (obs,) = resolve(obs)
+        guess = xp.asarray(k_or_guess, device=device)
+    else:
+        xp, device, (obs, guess) = resolve(obs, k_or_guess)
+    obs = _as_float(obs, xp, device, check_finite)
+    if iter < 1:
+        raise ValueError(f"iter must be at least 1, got {iter}")
+    if obs.ndim > 2:
+        raise ValueError("Input of rank > 2 is not supported.")
+    if _size(obs) < 1:
+        raise ValueError("Empty input is not supported.")
+    caps = capabilities_for(xp)
+    data = _as_2d(obs, xp)
+
+    if _size(guess) != 1:
+        if _size(guess) < 1:
+            raise ValueError(f"Asked for 0 clusters. Initial book was {guess}")
+        _check_codebook_against(obs, guess)
+        guess = _as_float(guess, xp, device, check_finite, dtype=obs.dtype)
+        book, distortion = lloyd_threshold(data, _as_2d(guess, xp), thresh, xp=xp, caps=caps)
+        return _like_obs(book, obs, xp), distortion
+
+    k = _scalar(guess)
+    if k != int(k):
+        raise ValueError("If k_or_guess is a scalar, it must be an integer.")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"Asked for {k} clusters.")
+    rng = _rng.random_source(rng)
+    best_book, best_distortion = None, math.inf
+    for _ in range(iter):
+        start = init_points(data, k, rng, xp=xp, device=device)
+        book, distortion = lloyd_threshold(data, start, thresh, xp=xp, caps=caps)
+        if distortion < best_distortion:
+            best_book, best_distortion = book, distortion
+    return _like_obs(best_book, obs, xp), best_distortion
+
+
+def _scalar(a: Any) -> float:
+    value = float(a if not hasattr(a, "shape") else _flat_first(a))
+    return value
+
+
+def _flat_first(a: Any) -> Any:
+    xp = array_api_compat.array_namespace(a)
+    return xp.reshape(a, (-1,))[0]
+
+
+def _like_obs(book: Any, obs: Any, xp: Any) -> Any:
+    return xp.reshape(book, (-1,)) if obs.ndim == 1 else book
+
+
+@_rng.accepts_legacy_seed
+def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check_finite=True, *, rng=None):
+    """Classify a set of observations into k clusters using the k-means algorithm.
+
+    Runs exactly ``iter`` Lloyd iterations (assign every observation to its nearest
+    centroid, move each centroid to the mean of its members) from the chosen
+    initialisation.  The loop runs in ``data``'s array library, on its device.
+
+    Parameters
+    ----------
+    data : array_like
+        M-by-N observations, or a length-M array of 1-D observations.
+    k : int or array_like
+        Number of clusters, or (with ``minit='matrix'`` or any array of more than one
+        element) the k-by-N initial centroids.  A non-integer number is converted with a
+        warning.
+    iter : int, optional
+        Number of k-means iterations.  Default 10.
+    thresh : float, optional
+        Not used (kept for SciPy compatibility).
+    minit : {'random', 'points', '++', 'matrix'}, optional
+        'random': Gaussian draws with the data's mean and covariance; 'points': k distinct
+        observations at random; '++': k-means++ seeding; 'matrix': ``k`` is the initial
+        codebook.
+    missing : {'warn', 'raise'}, optional
+        What to do when a cluster ends up empty (it keeps its previous centroid):
+        ``UserWarning`` or :class:`ClusterError`.
+    check_finite : bool, optional
+        Whether to check that the inputs contain only finite numbers.  Default: True.
+    rng : {None, int, numpy.random.Generator}, optional
+        Source of the host random draws, normalised with ``numpy.random.default_rng``.
+        The legacy ``seed`` keyword is also accepted (SPEC-007 rules, as in SciPy); with
+        neither, NumPy's global random state is used.
+
+    Returns
+    -------
+    centroid : array
+        k-by-N centroids after the last iteration, in ``data``'s namespace, device and
+        float dtype.
+    label : array of int32
+        ``label[i]`` is the index of the centroid observation ``i`` was assigned to in the
+        last iteration.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.vq import kmeans2
+    >>> rng = np.random.default_rng(0)
+    >>> z = np.concatenate([rng.normal([0, 6], 1, size=(45, 2)),
+    ...                     rng.normal([6, 0], 1, size=(55, 2))])
+    >>> centroid, label = kmeans2(z, 2, minit='++', rng=1)
+    >>> np.bincount(label).tolist()
+    [45, 55]
+    """
+    if int(iter) < 1:
+        raise ValueError(f"Invalid iter ({iter}), must be a positive integer.")
+    if missing not in _MISSING_METHODS:
+        raise ValueError(f"Unknown missing method {missing!r}")
+
+    if isinstance(k, int):
+        xp, device, (data,) = resolve(data)
+        code_book = xp.asarray(k, device=device)
+    else:
+        xp, device, (data, code_book) = resolve(data, k)
+    data = _as_float(data, xp, device, check_finite)
+    if data.ndim == 1:
+        d = 1
+    elif data.ndim == 2:
+        d = data.shape[1]
+    else:
+        raise ValueError("Input of rank > 2 is not supported.")
+    if _size(data) < 1 or _size(code_book) < 1:
+        raise ValueError("Empty input is not supported.")
+
+    points = _as_2d(data, xp)
+    if minit == "matrix" or _size(code_book) > 1:
+        if data.ndim != code_book.ndim:
+            raise ValueError("k array doesn't match data rank")
+        if data.ndim > 1 and code_book.shape[1] != d:
+            raise ValueError("k array doesn't match data dimension")
+        code_book = _as_2d(_as_float(code_book, xp, device, check_finite, dtype=data.dtype), xp)
+    else:
+        requested = _scalar(code_book)
+        nc = int(requested)
+        if nc < 1:
+            raise ValueError(f"Cannot ask kmeans2 for {nc} clusters (k was {requested})")
+        if nc != requested:
+            warnings.warn("k was not an integer, was converted.", stacklevel=3)
+        try:
+            init_method = _INIT_METHODS[minit]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"Unknown init method {minit!r}") from exc
+        code_book = init_method(points, nc, _rng.random_source(rng), xp=xp, device=device)
+
+    centroids, labels, any_empty = lloyd_fixed(points, code_book, int(iter), xp=xp, caps=capabilities_for(xp))
+    if bool(any_empty):
+        if missing == "raise":
+            raise ClusterError(_EMPTY_CLUSTER_MESSAGE)
+        warnings.warn(_EMPTY_CLUSTER_MESSAGE, stacklevel=3)
+    return _like_obs(centroids, data, xp), labels

@@ -1,0 +1,62 @@
+"""SciPy's own test suite for scipy.cluster.vq, pointed at xpcluster.vq.
+
+The test file is read from the installed SciPy (the `test` extra pins SciPy 1.17) and run
+unchanged except for one line: its ``from scipy.cluster.vq import (...)`` becomes
+``from xpcluster.vq import (...)``.  Every test then runs on every backend of the ``xp``
+fixture in conftest.py.  SciPy's capability marks (which would skip GPU / lazy backends
+for SciPy's own implementation) are generated from a full-capability registration of our
+functions, and have no effect in this suite.
+
+SciPy's comparison helpers read arrays through NumPy, which array-api-strict refuses for
+arrays on ``Device("device1")``; on that backend the helpers first assert that actual and
+desired share a device, then compare copies on the default device.
+"""
+from pathlib import Path
+
+import array_api_compat
+
+import scipy.cluster
+from scipy._lib._array_api import xp_capabilities
+
+import xpcluster.vq
+
+_SOURCE_PATH = Path(scipy.cluster.__file__).parent / "tests" / "test_vq.py"
+_IMPORT = "from scipy.cluster.vq import ("
+
+
+def _register_full_capabilities():
+    # make_xp_test_case(f) looks f up in SciPy's capability table.
+    for func in (xpcluster.vq.whiten, xpcluster.vq.vq, xpcluster.vq.kmeans, xpcluster.vq.kmeans2):
+        doc = func.__doc__
+        xp_capabilities()(func)
+        func.__doc__ = doc
+
+
+def _load_suite():
+    source = _SOURCE_PATH.read_text()
+    if source.count(_IMPORT) != 1:
+        raise RuntimeError(f"{_SOURCE_PATH} no longer imports vq the way this harness expects")
+    source = source.replace(_IMPORT, "from xpcluster.vq import (")
+    return compile(source, f"{_SOURCE_PATH} (pointed at xpcluster.vq)", "exec")
+
+
+def _device_checked(compare):
+    def wrapper(actual, desired, *args, **kwargs):
+        if array_api_compat.is_array_api_strict_namespace(array_api_compat.array_namespace(desired)):
+            import array_api_strict
+
+            assert array_api_compat.device(actual) == array_api_compat.device(desired), (
+                f"devices differ: {array_api_compat.device(actual)} vs {array_api_compat.device(desired)}"
+            )
+            cpu = array_api_strict.Device("CPU_DEVICE")
+            actual = array_api_strict.asarray(actual, device=cpu, copy=True)
+            desired = array_api_strict.asarray(desired, device=cpu, copy=True)
+        return compare(actual, desired, *args, **kwargs)
+
+    return wrapper
+
+
+_register_full_capabilities()
+exec(_load_suite(), globals())
+xp_assert_close = _device_checked(xp_assert_close)  # noqa: F821 -- defined by the suite
+xp_assert_equal = _device_checked(xp_assert_equal)  # noqa: F821 -- defined by the suite

@@ -1,0 +1,42 @@
+"""The capability layer's segment sums agree with a plain loop on every backend."""
+import numpy as np
+import pytest
+
+from xpcluster._backends import capabilities_for
+from backends import to_numpy
+
+import array_api_compat
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_segment_sums(xp, dtype):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(50, 3)).astype(dtype)
+    ids = rng.integers(0, 7, size=50).astype(np.int32)
+    ids[ids == 4] = 5  # leave id 4 empty
+    v, i = xp.asarray(values), xp.asarray(ids)
+    caps = capabilities_for(array_api_compat.array_namespace(v))
+    sums, counts = caps.segment_sums(v, i, 7)
+    assert array_api_compat.device(sums) == array_api_compat.device(v)
+    expected_sums = np.stack([values[ids == j].sum(axis=0) for j in range(7)])
+    expected_counts = np.bincount(ids, minlength=7)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(to_numpy(sums), expected_sums, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(to_numpy(counts), expected_counts)
+
+
+def test_only_the_capability_layer_names_a_backend():
+    """The core and the SciPy face are standard-only: no library besides NumPy-on-the-host is named."""
+    import pathlib
+    import re
+
+    import xpcluster
+
+    root = pathlib.Path(xpcluster.__file__).parent
+    pattern = re.compile(r"\b(import torch|from torch|import cupy|import jax|import dask|is_torch|is_cupy|is_jax|is_dask|is_numpy)")
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "_backends" not in path.parts and path.name != "__main__.py" and pattern.search(path.read_text())
+    ]
+    assert offenders == []

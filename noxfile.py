@@ -9,3 +9,10 @@ def tests(session: nox.Session) -> None:
     """The whole suite (numpy, array-api-strict on two devices, torch CPU)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the tests). Today: the W3 peak-RSS case."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/memory_w3.py", *session.posargs)

@@ -51,6 +51,20 @@ def _backends() -> list[tuple[str, str, Callable[[np.ndarray], Any] | None, str]
             found.append(("torch cuda", "torch", lambda z: torch.asarray(z, device="cuda"), ""))
         else:
             found.append(("torch cuda", "torch", None, "no CUDA device"))
+    if missing("jax"):
+        found.append(("jax", "jax", None, "not installed"))
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        for device in jax.devices():
+            found.append((f"jax {device.platform}", "jax", lambda z, dev=device: jax.device_put(jnp.asarray(z), dev), ""))
+    if missing("dask"):
+        found.append(("dask", "dask", None, "not installed"))
+    else:
+        import dask.array as da
+
+        found.append(("dask", "dask", lambda z: da.from_array(z, chunks=25), ""))
     if missing("cupy"):
         found.append(("cupy", "cupy", None, "not installed"))
     else:
@@ -61,6 +75,8 @@ def _backends() -> list[tuple[str, str, Callable[[np.ndarray], Any] | None, str]
 
 
 def _to_numpy(a: Any) -> np.ndarray:
+    if hasattr(a, "compute"):  # dask: the user's compute runs the whole graph
+        a = a.compute()
     if hasattr(a, "get"):
         return a.get()
     if hasattr(a, "cpu"):

@@ -65,7 +65,8 @@ def init_kmeans_plusplus(x: Any, k: int, rng: _rng.RandomSource, *, xp: Any, dev
     uniforms = _rng.draw_uniform(rng, k - 1)
     wide = widest_float(xp, device)
     thresholds = xp.asarray(uniforms, dtype=wide, device=device)
-    last = xp.asarray(n - 1, dtype=xp.int64, device=device)
+    index_dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    last = xp.asarray(n - 1, dtype=index_dtype, device=device)
 
     centres = [x[first : first + 1, :]]
     nearest_sq = None
@@ -75,7 +76,7 @@ def init_kmeans_plusplus(x: Any, k: int, rng: _rng.RandomSource, *, xp: Any, dev
         cumulative = xp.cumulative_sum(nearest_sq / xp.sum(nearest_sq))
         pick = xp.searchsorted(cumulative, thresholds[i - 1 : i])
         # Rounding can leave the last cumulative value a hair below the uniform draw.
-        pick = xp.minimum(xp.astype(pick, xp.int64), last)
+        pick = xp.minimum(xp.astype(pick, index_dtype), last)
         centres.append(xp.take(x, pick, axis=0))
     return xp.concat(centres, axis=0)
 

@@ -98,18 +98,9 @@ def resolve(*objs: Any) -> tuple[Any, Any, list[Any]]:
                 f"inputs are on different devices ({device} and {other_device}); "
                 "move them to one device first"
             )
-    converted = [
-        None if o is None else (o if o is _first_identical(o, arrays) else xp.asarray(o, device=device))
-        for o in objs
-    ]
+    array_ids = {id(a) for a in arrays}
+    converted = [o if o is None or id(o) in array_ids else xp.asarray(o, device=device) for o in objs]
     return xp, device, converted
-
-
-def _first_identical(obj: Any, arrays: list[Any]) -> Any:
-    for a in arrays:
-        if a is obj:
-            return a
-    return None
 
 
 def _resolve_numpy(objs: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:

@@ -276,7 +276,7 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         book, distortion = lloyd_threshold(data, _as_2d(guess, xp), thresh, xp=xp, caps=caps)
         return _like_obs(book, obs, xp), distortion
 
-    k = _scalar(guess)
+    k = _scalar(guess, xp)
     if k != int(k):
         raise ValueError("If k_or_guess is a scalar, it must be an integer.")
     k = int(k)
@@ -292,14 +292,9 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
     return _like_obs(best_book, obs, xp), best_distortion
 
 
-def _scalar(a: Any) -> float:
-    value = float(a if not hasattr(a, "shape") else _flat_first(a))
-    return value
-
-
-def _flat_first(a: Any) -> Any:
-    xp = array_api_compat.array_namespace(a)
-    return xp.reshape(a, (-1,))[0]
+def _scalar(a: Any, xp: Any) -> float:
+    """The value of a one-element array (a count of clusters)."""
+    return float(xp.reshape(a, (-1,))[0])
 
 
 def _like_obs(book: Any, obs: Any, xp: Any) -> Any:
@@ -388,7 +383,7 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
             raise ValueError("k array doesn't match data dimension")
         code_book = _as_2d(_as_float(code_book, xp, device, check_finite, dtype=data.dtype), xp)
     else:
-        requested = _scalar(code_book)
+        requested = _scalar(code_book, xp)
         nc = int(requested)
         if nc < 1:
             raise ValueError(f"Cannot ask kmeans2 for {nc} clusters (k was {requested})")

@@ -14,17 +14,19 @@ raises ``ValueError``.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import array_api_compat
+import numpy as np
 
 from . import _rng
 from ._backends import capabilities_for
-from ._core.assign import assign_labels
+from ._core.chunks import memory_budget_bytes
 from ._core.dtypes import compute_dtype, widest_float
-from ._core.init import init_kmeans_plusplus, init_points, init_random
-from ._core.lloyd import lloyd_fixed, lloyd_threshold
+from ._core.init import INIT_METHODS, draw_points
+from ._core.lloyd import KMEANS2_STATIC, KMEANS_STATIC, VQ_STATIC, kmeans2_core, kmeans_core, vq_core, whiten_core
 from ._dispatch import resolve
 
 __all__ = ["whiten", "vq", "py_vq", "kmeans", "kmeans2", "ClusterError"]
@@ -35,28 +37,64 @@ class ClusterError(Exception):
 
 
 _EMPTY_CLUSTER_MESSAGE = "One of the clusters is empty. Re-run kmeans with a different initialization."
+_ZERO_STD_MESSAGE = "Some columns have standard deviation zero. The values of these columns will not change."
 
 
-def _as_float(a: Any, xp: Any, device: Any, check_finite: bool, dtype: Any = None) -> Any:
-    """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes."""
-    target = compute_dtype(a.dtype, xp, device) if dtype is None else dtype
+def _raise(error: Exception) -> Callable[[], None]:
+    def action() -> None:
+        raise error
+
+    return action
+
+
+def _warn(message: str, category: type[Warning], stacklevel: int) -> Callable[[], None]:
+    # stacklevel counts from the face function: +2 for this closure and caps.deliver.
+    return lambda: warnings.warn(message, category, stacklevel=stacklevel + 2)
+
+
+def _prepare(a: Any, xp: Any, caps: Any, check_finite: bool, dtype: Any = None) -> Any:
+    """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes.
+
+    The check is delivered the backend's way: at once for eager arrays, when the traced
+    program runs under ``jax.jit``.
+    """
+    target = compute_dtype(a.dtype, xp, array_api_compat.device(a)) if dtype is None else dtype
     if a.dtype != target:
         a = xp.astype(a, target)
-    if check_finite and not _is_lazy(a) and not bool(xp.all(xp.isfinite(a))):
-        raise ValueError("array must not contain infs or NaNs")
+    if check_finite:
+        caps.deliver(~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
     return a
 
 
-def _is_lazy(a: Any) -> bool:
-    return array_api_compat.is_lazy_array(a)
+def _is_number(k: Any) -> bool:
+    return isinstance(k, numbers.Number | np.generic)
 
 
 def _as_2d(a: Any, xp: Any) -> Any:
     return xp.reshape(a, (a.shape[0], 1)) if a.ndim == 1 else a
 
 
+def _like_obs(book: Any, obs: Any, xp: Any) -> Any:
+    return xp.reshape(book, (-1,)) if obs.ndim == 1 else book
+
+
 def _size(a: Any) -> int:
     return math.prod(a.shape)
+
+
+def _scalar(a: Any, xp: Any) -> float:
+    """The value of a one-element array (a count of clusters)."""
+    return float(xp.reshape(a, (-1,))[0])
+
+
+def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
+    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
+    device = array_api_compat.device(like)
+    if host.dtype.kind in "iu":
+        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    else:
+        dtype = widest_float(xp, device)
+    return caps.to_device(host, like, dtype)
 
 
 def whiten(obs, check_finite=None):
@@ -92,22 +130,17 @@ def whiten(obs, check_finite=None):
            [3.29956009, 2.93273208, 9.33380951],
            [1.75976538, 0.7038557 , 7.21248917]])
     """
-    xp, device, (obs,) = resolve(obs)
+    xp, _, (obs,) = resolve(obs)
+    caps = capabilities_for(xp)
     if check_finite is None:
-        check_finite = not _is_lazy(obs)
-    obs = _as_float(obs, xp, device, check_finite)
+        check_finite = not array_api_compat.is_lazy_array(obs)
+    obs = _prepare(obs, xp, caps, check_finite)
     if obs.ndim == 0 or obs.shape[0] == 0:
         raise ValueError("Empty input is not supported.")
-    std_dev = xp.std(obs, axis=0)
-    zero_std = std_dev == 0
-    std_dev = xp.where(zero_std, xp.ones_like(std_dev), std_dev)
-    if check_finite and bool(xp.any(zero_std)):
-        warnings.warn(
-            "Some columns have standard deviation zero. The values of these columns will not change.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return obs / std_dev
+    white, any_zero_std = caps.compiled(whiten_core, ("xp",))(obs, xp=xp)
+    if check_finite:
+        caps.deliver(any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
+    return white
 
 
 def _check_codebook_against(obs: Any, code_book: Any) -> None:
@@ -123,16 +156,19 @@ def _check_codebook_against(obs: Any, code_book: Any) -> None:
 
 def _quantize(obs: Any, code_book: Any, check_finite: bool, widest: bool = False) -> tuple[Any, Any, Any]:
     xp, device, (obs, code_book) = resolve(obs, code_book)
+    caps = capabilities_for(xp)
     _check_codebook_against(obs, code_book)
-    dtype = xp.result_type(compute_dtype(obs.dtype, xp, device), compute_dtype(code_book.dtype, xp, device))
     if widest:
         dtype = widest_float(xp, device)
-    obs = _as_float(obs, xp, device, check_finite, dtype)
-    code_book = _as_float(code_book, xp, device, check_finite, dtype)
+    else:
+        dtype = xp.result_type(compute_dtype(obs.dtype, xp, device), compute_dtype(code_book.dtype, xp, device))
+    obs = _prepare(obs, xp, caps, check_finite, dtype)
+    code_book = _prepare(code_book, xp, caps, check_finite, dtype)
     if obs.shape[0] == 0:
         return xp, xp.zeros((0,), dtype=xp.int32, device=device), xp.zeros((0,), dtype=dtype, device=device)
-    result = assign_labels(_as_2d(obs, xp), _as_2d(code_book, xp), xp=xp, caps=capabilities_for(xp), with_distances=True)
-    return xp, result.labels, result.distances
+    run = caps.compiled(vq_core, VQ_STATIC)
+    codes, dists = run(_as_2d(obs, xp), _as_2d(code_book, xp), xp=xp, caps=caps, budget=memory_budget_bytes())
+    return xp, codes, dists
 
 
 def vq(obs, code_book, check_finite=True):
@@ -186,27 +222,36 @@ def py_vq(obs, code_book, check_finite=True):
 
 def _kpoints(data, k, rng, xp=None):
     """Pick ``k`` observations at random (SciPy's ``minit='points'``)."""
-    return _init_like_scipy(init_points, data, k, rng)
+    return _init_like_scipy("points", data, k, rng)
 
 
 def _krandinit(data, k, rng, xp=None):
     """Draw ``k`` samples from a Gaussian fitted to ``data`` (SciPy's ``minit='random'``)."""
-    return _init_like_scipy(init_random, data, k, rng)
+    return _init_like_scipy("random", data, k, rng)
 
 
 def _kpp(data, k, rng, xp=None):
     """Pick ``k`` observations by k-means++ (SciPy's ``minit='++'``)."""
-    return _init_like_scipy(init_kmeans_plusplus, data, k, rng)
+    return _init_like_scipy("++", data, k, rng)
 
 
-def _init_like_scipy(method, data, k, rng):
-    xp, device, (data,) = resolve(data)
-    data = _as_float(data, xp, device, check_finite=False)
-    book = method(_as_2d(data, xp), int(k), rng, xp=xp, device=device)
-    return xp.reshape(book, (-1,)) if data.ndim == 1 else book
+def _init_like_scipy(method: str, data: Any, k: int, rng: Any) -> Any:
+    """SciPy's private init helpers (its tests call them): ``xp`` comes from ``data``."""
+    xp, _, (data,) = resolve(data)
+    caps = capabilities_for(xp)
+    points = _as_2d(_prepare(data, xp, caps, check_finite=False), xp)
+    book = _initial_codebook(method, points, int(k), rng, xp=xp, caps=caps)
+    return _like_obs(book, data, xp)
 
 
-_INIT_METHODS = {"random": init_random, "points": init_points, "++": init_kmeans_plusplus}
+def _initial_codebook(method: str, points: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> Any:
+    """Host draws first, then the device build (compiled like the Lloyd loop)."""
+    draw, build = INIT_METHODS[method]
+    draws = draw(rng, points.shape[0], points.shape[1], k)
+    placed = tuple(_place(host, points, xp, caps) for host in draws)
+    return caps.compiled(build, ("k", "xp", "caps"))(points, placed, k=k, xp=xp, caps=caps)
+
+
 _MISSING_METHODS = ("warn", "raise")
 
 
@@ -253,52 +298,57 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
     array([[1.7       , 2.4       ],
            [0.73333333, 1.13333333]])
     """
-    if isinstance(k_or_guess, int):
+    if _is_number(k_or_guess):
         xp, device, (obs,) = resolve(obs)
-        guess = xp.asarray(k_or_guess, device=device)
+        guess = None
     else:
         xp, device, (obs, guess) = resolve(obs, k_or_guess)
-    obs = _as_float(obs, xp, device, check_finite)
+    caps = capabilities_for(xp)
+    obs = _prepare(obs, xp, caps, check_finite)
     if iter < 1:
         raise ValueError(f"iter must be at least 1, got {iter}")
     if obs.ndim > 2:
         raise ValueError("Input of rank > 2 is not supported.")
     if _size(obs) < 1:
         raise ValueError("Empty input is not supported.")
-    caps = capabilities_for(xp)
     data = _as_2d(obs, xp)
 
-    if _size(guess) != 1:
+    if guess is not None and _size(guess) != 1:
         if _size(guess) < 1:
             raise ValueError(f"Asked for 0 clusters. Initial book was {guess}")
         _check_codebook_against(obs, guess)
-        guess = _as_float(guess, xp, device, check_finite, dtype=obs.dtype)
-        book, distortion = lloyd_threshold(data, _as_2d(guess, xp), thresh, xp=xp, caps=caps)
-        return _like_obs(book, obs, xp), distortion
+        start = _as_2d(_prepare(guess, xp, caps, check_finite, dtype=obs.dtype), xp)
+    else:
+        k = k_or_guess if guess is None else _scalar(guess, xp)
+        if k != int(k):
+            raise ValueError("If k_or_guess is a scalar, it must be an integer.")
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"Asked for {k} clusters.")
+        rng = _rng.random_source(rng)
+        # Every restart's starting rows, drawn up front in SciPy's order.
+        starts = np.stack([draw_points(rng, data.shape[0], data.shape[1], k)[0] for _ in range(iter)])
+        start = _place(starts, data, xp, caps)
 
-    k = _scalar(guess, xp)
-    if k != int(k):
-        raise ValueError("If k_or_guess is a scalar, it must be an integer.")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"Asked for {k} clusters.")
-    rng = _rng.random_source(rng)
-    best_book, best_distortion = None, math.inf
-    for _ in range(iter):
-        start = init_points(data, k, rng, xp=xp, device=device)
-        book, distortion = lloyd_threshold(data, start, thresh, xp=xp, caps=caps)
-        if distortion < best_distortion:
-            best_book, best_distortion = book, distortion
-    return _like_obs(best_book, obs, xp), best_distortion
+    run = caps.compiled(kmeans_core, KMEANS_STATIC)
+    book, alive, distortion = run(data, start, thresh=float(thresh), xp=xp, caps=caps, budget=memory_budget_bytes())
+    if caps.is_traced(book):
+        # A traced program cannot drop rows: say so when it runs, and never return a
+        # plausible-looking codebook in that case.
+        caps.deliver(~xp.all(alive), _raise(ClusterError(_SHRINK_UNDER_TRACE_MESSAGE)))
+        book = xp.where(alive[:, None], book, xp.full_like(book, math.nan))
+    else:
+        emptied = []
+        caps.deliver(~xp.all(alive), lambda: emptied.append(True))
+        if emptied:
+            book = book[alive]
+    return _like_obs(book, obs, xp), distortion[()]
 
 
-def _scalar(a: Any, xp: Any) -> float:
-    """The value of a one-element array (a count of clusters)."""
-    return float(xp.reshape(a, (-1,))[0])
-
-
-def _like_obs(book: Any, obs: Any, xp: Any) -> Any:
-    return xp.reshape(book, (-1,)) if obs.ndim == 1 else book
+_SHRINK_UNDER_TRACE_MESSAGE = (
+    "kmeans emptied a cluster, and the codebook cannot shrink inside a traced (jitted) "
+    "program: call kmeans outside jax.jit, or use kmeans2"
+)
 
 
 @_rng.accepts_legacy_seed
@@ -360,44 +410,49 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
     if missing not in _MISSING_METHODS:
         raise ValueError(f"Unknown missing method {missing!r}")
 
-    if isinstance(k, int):
+    if _is_number(k):
         xp, device, (data,) = resolve(data)
-        code_book = xp.asarray(k, device=device)
+        code_book = None
     else:
         xp, device, (data, code_book) = resolve(data, k)
-    data = _as_float(data, xp, device, check_finite)
+    caps = capabilities_for(xp)
+    data = _prepare(data, xp, caps, check_finite)
     if data.ndim == 1:
         d = 1
     elif data.ndim == 2:
         d = data.shape[1]
     else:
         raise ValueError("Input of rank > 2 is not supported.")
-    if _size(data) < 1 or _size(code_book) < 1:
+    if _size(data) < 1 or (code_book is not None and _size(code_book) < 1):
         raise ValueError("Empty input is not supported.")
 
     points = _as_2d(data, xp)
-    if minit == "matrix" or _size(code_book) > 1:
-        if data.ndim != code_book.ndim:
+    if minit == "matrix" or (code_book is not None and _size(code_book) > 1):
+        if code_book is None or data.ndim != code_book.ndim:
             raise ValueError("k array doesn't match data rank")
         if data.ndim > 1 and code_book.shape[1] != d:
             raise ValueError("k array doesn't match data dimension")
-        code_book = _as_2d(_as_float(code_book, xp, device, check_finite, dtype=data.dtype), xp)
+        init, nc = "matrix", code_book.shape[0]
+        start = (_as_2d(_prepare(code_book, xp, caps, check_finite, dtype=data.dtype), xp),)
     else:
-        requested = _scalar(code_book, xp)
+        requested = k if code_book is None else _scalar(code_book, xp)
         nc = int(requested)
         if nc < 1:
             raise ValueError(f"Cannot ask kmeans2 for {nc} clusters (k was {requested})")
         if nc != requested:
             warnings.warn("k was not an integer, was converted.", stacklevel=3)
-        try:
-            init_method = _INIT_METHODS[minit]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"Unknown init method {minit!r}") from exc
-        code_book = init_method(points, nc, _rng.random_source(rng), xp=xp, device=device)
+        if not isinstance(minit, str) or minit not in INIT_METHODS:
+            raise ValueError(f"Unknown init method {minit!r}")
+        init = minit
+        draws = INIT_METHODS[minit][0](_rng.random_source(rng), points.shape[0], d, nc)
+        start = tuple(_place(host, points, xp, caps) for host in draws)
 
-    centroids, labels, any_empty = lloyd_fixed(points, code_book, int(iter), xp=xp, caps=capabilities_for(xp))
-    if bool(any_empty):
-        if missing == "raise":
-            raise ClusterError(_EMPTY_CLUSTER_MESSAGE)
-        warnings.warn(_EMPTY_CLUSTER_MESSAGE, stacklevel=3)
+    run = caps.compiled(kmeans2_core, KMEANS2_STATIC)
+    centroids, labels, any_empty = run(
+        points, start, init=init, k=nc, n_iter=int(iter), xp=xp, caps=caps, budget=memory_budget_bytes()
+    )
+    if missing == "raise":
+        caps.deliver(any_empty, _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE)))
+    else:
+        caps.deliver(any_empty, _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3))
     return _like_obs(centroids, data, xp), labels

@@ -3,10 +3,11 @@
 This package is the only place in xpcluster that names an array library.  The core asks
 :func:`capabilities_for` once per call for a :class:`Capabilities` record and uses nothing
 else that is backend-specific.  A library without a module here gets the standard-only
-fallbacks of :mod:`xpcluster._backends.generic`.
+defaults of :mod:`xpcluster._backends.generic` (eager, Python loops).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,10 +30,43 @@ class Capabilities:
         ``segment_sums(values, ids, k) -> (sums, counts)``: for ``values`` of shape ``(m, d)``
         and integer ``ids`` in ``[0, k)`` of shape ``(m,)``, the per-id row sums ``(k, d)``
         (in ``values``' dtype or wider) and the per-id counts ``(k,)`` (any real dtype).
+    map_row_chunks : callable
+        ``map_row_chunks(x, rows, fn) -> (per_row, totals)``: apply ``fn`` to consecutive
+        row blocks of ``x`` of at most ``rows`` rows; ``fn(block)`` returns two tuples, arrays
+        with one entry per row (joined in order) and per-block partial results (summed).
+    fori_loop : callable
+        ``fori_loop(lower, upper, body, state)``: ``state = body(i, state)`` for each ``i``.
+    while_loop : callable
+        ``while_loop(cond, body, state)``: ``state = body(state)`` while ``cond(state)``.
+    compiled : callable
+        ``compiled(fn, static_argnames) -> fn'``: ``fn`` compiled for the backend when it
+        has a compiler (keyword arguments in ``static_argnames`` are compile-time
+        constants), else ``fn`` itself.
+    deliver : callable
+        ``deliver(flag, action)``: call ``action()`` if the 0-d boolean ``flag`` is true -- now
+        for eager arrays, when the value exists for traced or lazy ones.
+    to_device : callable
+        ``to_device(host, like, dtype)``: a NumPy array as an array of ``like``'s namespace
+        and device, in ``dtype`` (an explicit transfer).
+    is_traced : callable
+        ``is_traced(a)``: whether ``a`` is a placeholder inside a trace (no value yet).
     """
 
     name: str
-    segment_sums: Callable[[Any, Any, int], tuple[Any, Any]]
+    segment_sums: Callable[[Any, Any, int], tuple[Any, Any]] = generic.segment_sums
+    map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] = generic.map_row_chunks
+    fori_loop: Callable[..., Any] = generic.fori_loop
+    while_loop: Callable[..., Any] = generic.while_loop
+    compiled: Callable[..., Callable[..., Any]] = generic.compiled
+    deliver: Callable[[Any, Callable[[], None]], None] = generic.deliver
+    to_device: Callable[[Any, Any, Any], Any] = generic.to_device
+    is_traced: Callable[[Any], bool] = generic.is_traced
+
+    def replace(self, **changes: Any) -> "Capabilities":
+        return dataclasses.replace(self, **changes)
+
+
+_GENERIC = Capabilities(name="generic")
 
 
 def capabilities_for(xp: Any) -> Capabilities:
@@ -41,6 +75,8 @@ def capabilities_for(xp: Any) -> Capabilities:
         from . import numpy as backend
     elif array_api_compat.is_torch_namespace(xp):
         from . import torch as backend
+    elif array_api_compat.is_jax_namespace(xp):
+        from . import jax as backend
     else:
-        return Capabilities(name=getattr(xp, "__name__", "generic"), segment_sums=generic.segment_sums)
+        return _GENERIC
     return backend.CAPABILITIES

@@ -1,7 +1,7 @@
-"""Standard-only fallbacks for libraries without a native module (e.g. array-api-strict)."""
+"""Standard-only defaults of the capability layer: eager execution, Python loops."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import array_api_compat
 
@@ -13,7 +13,51 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     the same order of memory and work as the distance block of the assignment step.
     """
     xp = array_api_compat.array_namespace(values, ids)
-    device = array_api_compat.device(values)
-    classes = xp.arange(k, dtype=ids.dtype, device=device)
+    classes = xp.arange(k, dtype=ids.dtype, device=array_api_compat.device(values))
     one_hot = xp.astype(ids[:, None] == classes[None, :], values.dtype)
     return xp.matmul(xp.matrix_transpose(one_hot), values), xp.sum(one_hot, axis=0)
+
+
+def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...], tuple[Any, ...]]]):
+    xp = array_api_compat.array_namespace(x)
+    n = x.shape[0]
+    per_row_parts: list[tuple[Any, ...]] = []
+    totals: tuple[Any, ...] | None = None
+    for start in range(0, n, rows):
+        per_row, partial = fn(x[start : min(start + rows, n), ...])
+        per_row_parts.append(per_row)
+        totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))
+    joined = tuple(
+        parts[0] if len(parts) == 1 else xp.concat(parts) for parts in zip(*per_row_parts)
+    )
+    return joined, totals if totals is not None else ()
+
+
+def fori_loop(lower: int, upper: int, body: Callable[[int, Any], Any], state: Any) -> Any:
+    for i in range(lower, upper):
+        state = body(i, state)
+    return state
+
+
+def while_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], state: Any) -> Any:
+    while bool(cond(state)):
+        state = body(state)
+    return state
+
+
+def compiled(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> Callable[..., Any]:
+    return fn
+
+
+def deliver(flag: Any, action: Callable[[], None]) -> None:
+    if bool(flag):
+        action()
+
+
+def to_device(host: Any, like: Any, dtype: Any) -> Any:
+    xp = array_api_compat.array_namespace(like)
+    return xp.asarray(host, dtype=dtype, device=array_api_compat.device(like))
+
+
+def is_traced(a: Any) -> bool:
+    return False

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Capabilities
+from . import _GENERIC
 
 
 def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -15,4 +15,4 @@ def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarra
     return sums.reshape(k, d), counts
 
 
-CAPABILITIES = Capabilities(name="numpy", segment_sums=segment_sums)
+CAPABILITIES = _GENERIC.replace(name="numpy", segment_sums=segment_sums)

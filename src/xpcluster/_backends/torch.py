@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from . import Capabilities
+from . import _GENERIC
 
 
 def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
@@ -14,4 +14,4 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, torch.bincount(ids, minlength=k)
 
 
-CAPABILITIES = Capabilities(name="torch", segment_sums=segment_sums)
+CAPABILITIES = _GENERIC.replace(name="torch", segment_sums=segment_sums)

@@ -1,9 +1,10 @@
 """Chunked nearest-centroid assignment, optionally fused with the update's segment sums."""
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
-from .chunks import row_chunks
+from .chunks import memory_budget_bytes
 
 
 class Assignment(NamedTuple):
@@ -11,6 +12,12 @@ class Assignment(NamedTuple):
     distances: Any | None  # (n,) Euclidean distance to that centroid, if asked for
     sums: Any | None  # (k, d) per-centroid sums of the members, if asked for
     counts: Any | None  # (k,) members per centroid, if asked for
+
+
+def rows_per_chunk(k: int, d: int, itemsize: int) -> int:
+    """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget."""
+    bytes_per_row = itemsize * (3 * k + 3 * d) + 16
+    return max(1, memory_budget_bytes() // bytes_per_row)
 
 
 def assign_labels(
@@ -21,6 +28,7 @@ def assign_labels(
     caps: Any,
     with_distances: bool = False,
     with_sums: bool = False,
+    alive: Any = None,
 ) -> Assignment:
     """Label every row of ``x`` (n, d) with its nearest row of ``centroids`` (k, d).
 
@@ -29,38 +37,34 @@ def assign_labels(
     centroid: the shift keeps the expansion accurate for data far from the origin (and
     exact for integer-valued data, so ties go to the lowest index as in SciPy).  Returned
     distances are recomputed directly as ``|x - c_label|``, not read off the expansion.
+    Centroids whose ``alive`` entry is false are never chosen.
     """
     n, d = x.shape
     k = centroids.shape[0]
     origin = centroids[0:1, :]
     shifted = centroids - origin
     half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
+    if alive is not None:
+        half_sq_norms = xp.where(alive, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
     shifted_t = xp.matrix_transpose(shifted)
-    itemsize = xp.finfo(x.dtype).bits // 8
-    bytes_per_row = itemsize * (3 * k + 3 * d) + 16
 
-    labels, distances = [], []
-    sums = counts = None
-    for start, stop in row_chunks(n, bytes_per_row):
-        chunk = x[start:stop, :]
+    def process(chunk: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         chunk_shifted = chunk - origin
         scores = half_sq_norms - xp.matmul(chunk_shifted, shifted_t)
-        chunk_labels = xp.astype(xp.argmin(scores, axis=1), xp.int32)
-        labels.append(chunk_labels)
+        labels = xp.astype(xp.argmin(scores, axis=1), xp.int32)
+        per_row, totals = (labels,), ()
         if with_distances:
-            diff = chunk_shifted - xp.take(shifted, chunk_labels, axis=0)
-            distances.append(xp.sqrt(xp.sum(diff * diff, axis=1)))
+            diff = chunk_shifted - xp.take(shifted, labels, axis=0)
+            per_row += (xp.sqrt(xp.sum(diff * diff, axis=1)),)
         if with_sums:
-            chunk_sums, chunk_counts = caps.segment_sums(chunk, chunk_labels, k)
-            sums = chunk_sums if sums is None else sums + chunk_sums
-            counts = chunk_counts if counts is None else counts + chunk_counts
+            totals = caps.segment_sums(chunk, labels, k)
+        return per_row, totals
+
+    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8)
+    per_row, totals = caps.map_row_chunks(x, rows, process)
     return Assignment(
-        labels=_join(labels, xp),
-        distances=_join(distances, xp) if with_distances else None,
-        sums=sums,
-        counts=counts,
+        labels=per_row[0],
+        distances=per_row[1] if with_distances else None,
+        sums=totals[0] if with_sums else None,
+        counts=totals[1] if with_sums else None,
     )
-
-
-def _join(pieces: list[Any], xp: Any) -> Any:
-    return pieces[0] if len(pieces) == 1 else xp.concat(pieces)

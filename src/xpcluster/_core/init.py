@@ -1,84 +1,104 @@
 """Initial codebooks: Forgy ('points'), Gaussian ('random') and k-means++ ('++').
 
-Random numbers are drawn on the host by :mod:`xpcluster._rng` in exactly SciPy's order,
-all before any device work, and moved to the data's device once.
+Each method has two halves.  ``draw_*`` makes every random draw the method needs on the
+host, with NumPy, in exactly SciPy's order, before any device work.  ``build_*`` turns the
+data and those draws (already placed on the data's device) into the codebook, with
+standard-only operations that a compiler can trace.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import array_api_compat
 import array_api_extra as xpx
+import numpy as np
 
 from .. import _rng
 from .chunks import row_chunks
 from .dtypes import widest_float
 
 
-def init_points(x: Any, k: int, rng: _rng.RandomSource, *, xp: Any, device: Any) -> Any:
-    """``k`` distinct rows of ``x`` chosen uniformly at random."""
-    n = x.shape[0]
+def draw_points(rng: _rng.RandomSource, n: int, d: int, k: int) -> tuple[np.ndarray, ...]:
     if k > n:
         raise ValueError(
             "Cannot take a larger sample than population when 'replace=False' "
             f"(choosing k={k} distinct observations out of n={n})"
         )
-    index = _rng.draw_distinct_indices(rng, n, k)
-    return xp.take(x, xp.asarray(index, device=device), axis=0)
+    return (_rng.draw_distinct_indices(rng, n, k),)
 
 
-def init_random(x: Any, k: int, rng: _rng.RandomSource, *, xp: Any, device: Any) -> Any:
+def build_points(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, caps: Any) -> Any:
+    """``k`` distinct rows of ``x`` chosen uniformly at random."""
+    (index,) = draws
+    return xp.take(x, index, axis=0)
+
+
+def draw_random(rng: _rng.RandomSource, n: int, d: int, k: int) -> tuple[np.ndarray, ...]:
+    if n < 2:
+        raise ValueError("minit='random' needs at least 2 observations to estimate a covariance")
+    return (_rng.draw_standard_normal(rng, (k, min(n, d))),)
+
+
+def build_random(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, caps: Any) -> Any:
     """``k`` draws from a Gaussian with the mean and covariance of ``x``.
 
     When there are more features than observations the covariance is rank deficient and
     the draws go through the thin SVD of the centred data instead of a Cholesky factor.
+    SciPy computes in float64 and so does this where the device has it; the codebook comes
+    back in the data's dtype.
     """
+    (normals,) = draws
     n, d = x.shape
-    if n < 2:
-        raise ValueError("minit='random' needs at least 2 observations to estimate a covariance")
     mean = xp.mean(x, axis=0)
     if d > n:
         _, s, vh = xp.linalg.svd(x - mean, full_matrices=False)
-        draws = _rng.draw_standard_normal(rng, (k, s.shape[0]))
-        factor = s[:, None] * vh / (float(n - 1) ** 0.5)
+        factor = s[:, None] * vh / math.sqrt(n - 1)
     else:
         covariance = xpx.atleast_nd(xpx.cov(xp.matrix_transpose(x), xp=xp), ndim=2, xp=xp)
-        draws = _rng.draw_standard_normal(rng, (k, d))
         factor = xp.matrix_transpose(xp.linalg.cholesky(covariance))
-    # SciPy draws in float64 and so does this; the codebook comes back in the data's dtype.
-    draws = xp.asarray(draws, dtype=factor.dtype, device=device)
-    return xp.astype(xp.matmul(draws, factor) + xp.astype(mean, factor.dtype), x.dtype)
+    normals = xp.astype(normals, factor.dtype)
+    return xp.astype(xp.matmul(normals, factor) + xp.astype(mean, factor.dtype), x.dtype)
 
 
-def init_kmeans_plusplus(x: Any, k: int, rng: _rng.RandomSource, *, xp: Any, device: Any) -> Any:
+def draw_kmeans_plusplus(rng: _rng.RandomSource, n: int, d: int, k: int) -> tuple[np.ndarray, ...]:
+    if k > n:
+        raise ValueError(f"minit='++' cannot choose k={k} distinct centres out of n={n} observations")
+    first = np.asarray([_rng.draw_index(rng, n)], dtype=np.int64)
+    # thresholds[i] is the uniform that picks centre i (entry 0 is unused).
+    thresholds = np.concatenate([[0.0], _rng.draw_uniform(rng, k - 1)])
+    return first, thresholds
+
+
+def build_kmeans_plusplus(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, caps: Any) -> Any:
     """k-means++ seeding (Arthur & Vassilvitskii, 2007), SciPy's variant.
 
     The first centre is a uniform pick; each next one is drawn with probability
     proportional to the squared distance to the nearest centre so far.  Distances are kept
     as a running minimum (one O(n*d) pass per centre) in float64 where the device has it, as
-    SciPy's ``cdist`` computes them; the choice is a ``searchsorted`` on the device, so the
+    SciPy's ``cdist`` computes them; each pick is a ``searchsorted`` on the device, so the
     loop never waits on a device-to-host copy.
     """
+    first, thresholds = draws
     n = x.shape[0]
-    if k > n:
-        raise ValueError(f"minit='++' cannot choose k={k} distinct centres out of n={n} observations")
-    first = _rng.draw_index(rng, n)
-    uniforms = _rng.draw_uniform(rng, k - 1)
-    wide = widest_float(xp, device)
-    thresholds = xp.asarray(uniforms, dtype=wide, device=device)
-    index_dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    last = xp.asarray(n - 1, dtype=index_dtype, device=device)
+    wide = widest_float(xp, array_api_compat.device(x))
+    positions = xp.arange(k, dtype=first.dtype, device=array_api_compat.device(x))
+    picks = xp.zeros_like(positions) + first  # every entry the first pick until replaced
 
-    centres = [x[first : first + 1, :]]
-    nearest_sq = None
-    for i in range(1, k):
-        sq = _squared_distances_to(x, centres[-1], wide, xp=xp)
-        nearest_sq = sq if nearest_sq is None else xp.minimum(nearest_sq, sq)
+    def pick_next(i: Any, state: tuple[Any, Any]) -> tuple[Any, Any]:
+        picks, nearest_sq = state
+        previous = xp.reshape(picks[i - 1], (1,))
+        sq = _squared_distances_to(x, xp.take(x, previous, axis=0), wide, xp=xp)
+        nearest_sq = xp.minimum(nearest_sq, sq)
         cumulative = xp.cumulative_sum(nearest_sq / xp.sum(nearest_sq))
-        pick = xp.searchsorted(cumulative, thresholds[i - 1 : i])
+        pick = xp.searchsorted(cumulative, xp.reshape(xp.astype(thresholds[i], wide), (1,)))
         # Rounding can leave the last cumulative value a hair below the uniform draw.
-        pick = xp.minimum(xp.astype(pick, index_dtype), last)
-        centres.append(xp.take(x, pick, axis=0))
-    return xp.concat(centres, axis=0)
+        pick = xp.clip(xp.astype(pick, picks.dtype), 0, n - 1)
+        return xp.where(positions == i, pick, picks), nearest_sq
+
+    nearest_sq = xp.full_like(x[:, 0], math.inf, dtype=wide)
+    picks, _ = caps.fori_loop(1, k, pick_next, (picks, nearest_sq))
+    return xp.take(x, picks, axis=0)
 
 
 def _squared_distances_to(x: Any, point: Any, dtype: Any, *, xp: Any) -> Any:
@@ -91,3 +111,11 @@ def _squared_distances_to(x: Any, point: Any, dtype: Any, *, xp: Any) -> Any:
         diff = xp.astype(x[start:stop, :], dtype) - point
         pieces.append(xp.sum(diff * diff, axis=1))
     return pieces[0] if len(pieces) == 1 else xp.concat(pieces)
+
+
+#: minit name -> (host draws, device build)
+INIT_METHODS = {
+    "points": (draw_points, build_points),
+    "random": (draw_random, build_random),
+    "++": (draw_kmeans_plusplus, build_kmeans_plusplus),
+}

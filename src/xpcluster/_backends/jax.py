@@ -1,0 +1,93 @@
+"""JAX capabilities: compiled loops (``lax``), scanned row chunks, host callbacks for checks.
+
+Every numeric core runs under ``jax.jit`` (eager calls included), so a Lloyd loop is one
+compiled ``lax.fori_loop``/``lax.while_loop`` with no Python dispatch per iteration.  Host
+random draws are placed with an explicit ``jax.device_put`` before the loop, and eager value
+checks read their flag with an explicit ``jax.device_get``: nothing transfers implicitly.
+Inside a trace (a user's ``jax.jit``), value checks become ``jax.debug.callback`` calls that
+warn or raise when the compiled program runs.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _GENERIC, generic
+
+
+def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
+    sums = jax.ops.segment_sum(values, ids, num_segments=k)
+    counts = jax.ops.segment_sum(jnp.ones_like(ids), ids, num_segments=k)
+    return sums, counts
+
+
+def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...], tuple[Any, ...]]]):
+    """Full blocks go through one ``lax.scan`` (compiled once), the remainder separately."""
+    n = x.shape[0]
+    n_full = n // rows
+    if n_full < 3:
+        return generic.map_row_chunks(x, rows, fn)
+    blocks = jnp.reshape(x[: n_full * rows], (n_full, rows, *x.shape[1:]))
+    first_rows, first_totals = fn(blocks[0])
+
+    def step(totals, block):
+        per_row, partial = fn(block)
+        return tuple(t + p for t, p in zip(totals, partial)), per_row
+
+    totals, stacked = lax.scan(step, first_totals, blocks[1:])
+    per_row = tuple(
+        jnp.concatenate([first[None], rest]).reshape((n_full * rows, *first.shape[1:]))
+        for first, rest in zip(first_rows, stacked)
+    )
+    if n_full * rows < n:
+        tail_rows, tail_totals = fn(x[n_full * rows :])
+        per_row = tuple(jnp.concatenate([a, b]) for a, b in zip(per_row, tail_rows))
+        totals = tuple(t + p for t, p in zip(totals, tail_totals))
+    return per_row, totals
+
+
+@functools.cache
+def _jit(fn: Callable[..., Any], static_argnames: tuple[str, ...]) -> Callable[..., Any]:
+    return jax.jit(fn, static_argnames=static_argnames)
+
+
+def compiled(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> Callable[..., Any]:
+    return _jit(fn, tuple(static_argnames))
+
+
+def is_traced(a: Any) -> bool:
+    return isinstance(a, jax.core.Tracer)
+
+
+def deliver(flag: Any, action: Callable[[], None]) -> None:
+    if is_traced(flag):
+        # Runs when the compiled program runs; an exception raised by `action` reaches the
+        # caller as a JaxRuntimeError whose message carries the original one.
+        jax.debug.callback(lambda value: action() if bool(value) else None, flag)
+    elif bool(jax.device_get(flag)):
+        action()
+
+
+def to_device(host: Any, like: Any, dtype: Any) -> Any:
+    host = np.asarray(host, dtype=np.dtype(dtype))
+    if is_traced(like):
+        return jnp.asarray(host)  # a constant of the traced program
+    return jax.device_put(host, like.sharding)
+
+
+CAPABILITIES = _GENERIC.replace(
+    name="jax",
+    segment_sums=segment_sums,
+    map_row_chunks=map_row_chunks,
+    fori_loop=lax.fori_loop,
+    while_loop=lax.while_loop,
+    compiled=compiled,
+    deliver=deliver,
+    to_device=to_device,
+    is_traced=is_traced,
+)

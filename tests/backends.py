@@ -12,19 +12,21 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch")
+BACKENDS = ("numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit")
 _MODULE_OF = {
     "numpy": "numpy",
     "numpy_readonly": "numpy",
     "array_api_strict": "array_api_strict",
     "array_api_strict_device1": "array_api_strict",
     "torch": "torch",
+    "jax": "jax.numpy",
+    "jax_jit": "jax.numpy",
 }
 _CREATION = ("asarray", "zeros", "ones", "empty", "full", "arange", "linspace", "eye")
 
 
 def is_installed(backend: str) -> bool:
-    return importlib.util.find_spec(_MODULE_OF[backend]) is not None
+    return importlib.util.find_spec(_MODULE_OF[backend].split(".")[0]) is not None
 
 
 class _Namespace:
@@ -75,3 +77,38 @@ def to_numpy(a: Any) -> np.ndarray:
         a = array_api_strict.asarray(a, device=array_api_strict.Device("CPU_DEVICE"), copy=True)
         return np.asarray(a)
     return np.asarray(a)
+
+
+def settle(*results: Any) -> None:
+    """Wait for asynchronously dispatched work (JAX), so run-time checks fire here."""
+    for result in results:
+        if type(result).__module__.startswith("jax"):
+            import jax
+
+            jax.block_until_ready(result)
+
+
+def raises(backend: str, exception: type[BaseException], match: str):
+    """``pytest.raises`` for an error found in the data's values.
+
+    Under ``jax.jit`` such an error is raised by a host callback while the compiled program
+    runs, and JAX re-raises it as its own runtime error (``JaxRuntimeError``, or on some
+    cached calls ``ValueError``) whose message carries the original type and text; that
+    is what a user sees, so that is what is asserted.
+    """
+    import contextlib
+    import re
+
+    import pytest
+
+    if backend != "jax_jit":
+        return pytest.raises(exception, match=match)
+
+    @contextlib.contextmanager
+    def check():
+        with pytest.raises(Exception) as info:
+            yield info
+        text = str(info.value)
+        assert f"{exception.__name__}: " in text and re.search(match, text), text
+
+    return check()

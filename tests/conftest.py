@@ -18,9 +18,20 @@ if LEGACY_MODE:
 else:
     os.environ["SCIPY_ARRAY_API"] = "1"
 
-import pytest  # noqa: E402
+# JAX runs with 64-bit floats in this process (float64 parity at full precision); the JAX
+# tests run again in a child process with JAX's default, x64 off (test_jax.py).
+os.environ.setdefault("JAX_ENABLE_X64", "1")
 
+import pytest  # noqa: E402
+from array_api_extra.testing import lazy_xp_function, patch_lazy_xp_functions  # noqa: E402
+
+import xpcluster.vq  # noqa: E402
 from backends import BACKENDS, is_installed, namespace  # noqa: E402
+
+# On the "jax_jit" backend, every call of these from a test module (or from a module the
+# test module lists in `lazy_xp_modules`) runs under jax.jit, non-array arguments static.
+for _func in (xpcluster.vq.whiten, xpcluster.vq.vq, xpcluster.vq.py_vq, xpcluster.vq.kmeans, xpcluster.vq.kmeans2):
+    lazy_xp_function(_func)
 
 if LEGACY_MODE:
     BACKENDS = ("numpy",)
@@ -39,6 +50,11 @@ def backend(request):
 
 
 @pytest.fixture
-def xp(backend):
+def xp(backend, request):
     """Namespace of the backend under test (see tests/backends.py)."""
-    return namespace(backend)
+    namespace_ = namespace(backend)
+    if backend == "jax_jit":
+        with patch_lazy_xp_functions(request, xp=namespace_):
+            yield namespace_
+    else:
+        yield namespace_

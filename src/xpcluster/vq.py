@@ -333,10 +333,12 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
     run = caps.compiled(kmeans_core, KMEANS_STATIC)
     book, alive, distortion = run(data, start, thresh=float(thresh), xp=xp, caps=caps, budget=memory_budget_bytes())
     if caps.is_traced(book):
-        # A traced program cannot drop rows: say so when it runs, and never return a
-        # plausible-looking codebook in that case.
-        caps.deliver(~xp.all(alive), _raise(ClusterError(_SHRINK_UNDER_TRACE_MESSAGE)))
-        book = xp.where(alive[:, None], book, xp.full_like(book, math.nan))
+        # A traced program cannot drop rows.  Keep k rows, the surviving clusters first in
+        # their eager order and the dropped ones last as NaN (so they can never pass for
+        # centroids: vq refuses them), and say so when the program runs.
+        caps.deliver(~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
+        order = xp.argsort(xp.astype(~alive, xp.int8), stable=True)
+        book = xp.take(xp.where(alive[:, None], book, xp.full_like(book, math.nan)), order, axis=0)
     else:
         emptied = []
         caps.deliver(~xp.all(alive), lambda: emptied.append(True))
@@ -346,8 +348,8 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
 
 
 _SHRINK_UNDER_TRACE_MESSAGE = (
-    "kmeans emptied a cluster, and the codebook cannot shrink inside a traced (jitted) "
-    "program: call kmeans outside jax.jit, or use kmeans2"
+    "kmeans dropped empty clusters; inside a traced (jitted) program the codebook cannot "
+    "shrink, so it keeps its k rows with the dropped clusters last, filled with NaN"
 )
 
 

@@ -52,22 +52,31 @@ def _threshold_loop(x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any
 
     Clusters that lose all their members drop out (``alive`` false) and are never chosen
     again, which is SciPy's removing them from the codebook without changing any shape.
+    The loop also stops as soon as an assignment repeats the previous one: SciPy would run
+    one more iteration that reproduces the same centroids and distortion exactly (change 0),
+    so the result is the same, and the stop no longer hinges on two roundings of one mean
+    being equal (a compiler may fuse them differently).
     Returns ``(centroids, alive, distortion)`` with the distortion of the last assignment.
     """
     infinity = xp.full_like(x[0, 0], math.inf)
 
     def keep_going(state: tuple[Any, ...]) -> Any:
-        return state[3] > thresh
+        return (state[3] > thresh) & ~state[6]
 
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
-        centroids, alive, previous, _, _ = state
+        centroids, alive, previous, _, _, previous_labels, _ = state
         result = assign_labels(x, centroids, xp=xp, caps=caps, with_sums=True, with_distances=True, alive=alive)
         distortion = xp.mean(result.distances)
         centroids, has_members = update_centroids(result.sums, result.counts, centroids, xp=xp)
-        return centroids, alive & has_members, distortion, xp.abs(previous - distortion), distortion
+        settled = xp.all(result.labels == previous_labels)
+        change = xp.abs(previous - distortion)
+        return centroids, alive & has_members, distortion, change, distortion, result.labels, settled
 
     alive = xp.ones_like(centroids[:, 0], dtype=xp.bool)
-    state = caps.while_loop(keep_going, step, (centroids, alive, infinity, infinity, infinity))
+    no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
+    unsettled = xp.zeros_like(alive[0])
+    state = (centroids, alive, infinity, infinity, infinity, no_labels, unsettled)
+    state = caps.while_loop(keep_going, step, state)
     return state[0], state[1], state[4]
 
 

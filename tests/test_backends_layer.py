@@ -40,3 +40,13 @@ def test_only_the_capability_layer_names_a_backend():
         if "_backends" not in path.parts and path.name != "__main__.py" and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 37, 64])
+def test_nearest_index_takes_the_lowest_index_on_ties(xp, k):
+    scores = np.random.default_rng(k).integers(0, 3, size=(200, k)).astype(np.float64)
+    s = xp.asarray(scores)
+    caps = capabilities_for(array_api_compat.array_namespace(s))
+    got = caps.nearest_index(s)
+    assert got.dtype == array_api_compat.array_namespace(s).int32
+    np.testing.assert_array_equal(to_numpy(got), scores.argmin(axis=1))

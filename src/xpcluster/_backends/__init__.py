@@ -50,6 +50,12 @@ class Capabilities:
         and device, in ``dtype`` (an explicit transfer).
     is_traced : callable
         ``is_traced(a)``: whether ``a`` is a placeholder inside a trace (no value yet).
+    nearest_index : callable
+        ``nearest_index(scores) -> int32 (m,)``: per row of ``scores`` (m, k), the index of
+        the smallest entry, the lowest index on ties.
+    block_bytes : int or None
+        Preferred size of one (rows, k) score block (e.g. to stay in cache), below the
+        memory budget; None: as large as the budget allows.
     """
 
     name: str
@@ -61,6 +67,8 @@ class Capabilities:
     deliver: Callable[[Any, Callable[[], None]], None] = generic.deliver
     to_device: Callable[[Any, Any, Any], Any] = generic.to_device
     is_traced: Callable[[Any], bool] = generic.is_traced
+    nearest_index: Callable[[Any], Any] = generic.nearest_index
+    block_bytes: int | None = None
 
     def replace(self, **changes: Any) -> "Capabilities":
         return dataclasses.replace(self, **changes)

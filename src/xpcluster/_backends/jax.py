@@ -51,6 +51,27 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...],
     return per_row, totals
 
 
+def nearest_index(scores: Any) -> Any:
+    """Row-wise argmin as a pairwise tournament of elementwise ``where``s.
+
+    XLA on CPU reduces ``argmin`` with a slow scalar loop; log2(k) rounds of vectorised
+    comparisons are about twice as fast.  Neighbours are paired, so the left contender
+    always holds the lower indices and a strict ``<`` keeps the lowest index on ties.
+    """
+    m, k = scores.shape
+    width = 1 << max(k - 1, 0).bit_length()
+    if width != k:
+        scores = jnp.concatenate([scores, jnp.full((m, width - k), jnp.inf, scores.dtype)], axis=1)
+    index = jnp.broadcast_to(jnp.arange(width, dtype=jnp.int32), scores.shape)
+    while scores.shape[1] > 1:
+        pairs = scores.reshape(m, -1, 2)
+        index_pairs = index.reshape(m, -1, 2)
+        right_wins = pairs[..., 1] < pairs[..., 0]
+        scores = jnp.where(right_wins, pairs[..., 1], pairs[..., 0])
+        index = jnp.where(right_wins, index_pairs[..., 1], index_pairs[..., 0])
+    return index[:, 0]
+
+
 @functools.cache
 def _jit(fn: Callable[..., Any], static_argnames: tuple[str, ...]) -> Callable[..., Any]:
     return jax.jit(fn, static_argnames=static_argnames)
@@ -90,4 +111,7 @@ CAPABILITIES = _GENERIC.replace(
     deliver=deliver,
     to_device=to_device,
     is_traced=is_traced,
+    nearest_index=nearest_index,
+    # Score blocks of about 1 MiB stay in cache; XLA's CPU kernels gain about 2x from it.
+    block_bytes=2**20,
 )

@@ -14,10 +14,14 @@ class Assignment(NamedTuple):
     counts: Any | None  # (k,) members per centroid, if asked for
 
 
-def rows_per_chunk(k: int, d: int, itemsize: int) -> int:
-    """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget."""
+def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None) -> int:
+    """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget,
+    and whose score block stays near ``block_bytes`` when the backend prefers that."""
     bytes_per_row = itemsize * (3 * k + 3 * d) + 16
-    return max(1, memory_budget_bytes() // bytes_per_row)
+    rows = memory_budget_bytes() // bytes_per_row
+    if block_bytes is not None:
+        rows = min(rows, max(256, block_bytes // (itemsize * k)))
+    return max(1, rows)
 
 
 def assign_labels(
@@ -51,7 +55,7 @@ def assign_labels(
     def process(chunk: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         chunk_shifted = chunk - origin
         scores = half_sq_norms - xp.matmul(chunk_shifted, shifted_t)
-        labels = xp.astype(xp.argmin(scores, axis=1), xp.int32)
+        labels = caps.nearest_index(scores)
         per_row, totals = (labels,), ()
         if with_distances:
             diff = chunk_shifted - xp.take(shifted, labels, axis=0)
@@ -60,7 +64,7 @@ def assign_labels(
             totals = caps.segment_sums(chunk, labels, k)
         return per_row, totals
 
-    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8)
+    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
     per_row, totals = caps.map_row_chunks(x, rows, process)
     return Assignment(
         labels=per_row[0],

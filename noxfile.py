@@ -13,6 +13,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the tests). Today: the W3 peak-RSS case."""
-    session.install("-e", ".")
-    session.run("python", "benchmarks/memory_w3.py", *session.posargs)
+    """Benchmarks (not part of the tests): W1 speed against scikit-learn, W3 peak RSS."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/w1.py")
+    session.run("python", "benchmarks/memory_w3.py")

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit")
+BACKENDS = (
+    "numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit", "dask",
+)
 _MODULE_OF = {
     "numpy": "numpy",
     "numpy_readonly": "numpy",
@@ -21,24 +23,32 @@ _MODULE_OF = {
     "torch": "torch",
     "jax": "jax.numpy",
     "jax_jit": "jax.numpy",
+    "dask": "array_api_compat.dask.array",
 }
+_INSTALLED_AS = {"dask": "dask"}
+#: Rows per block of the Dask arrays the tests make: several blocks even for small data.
+DASK_ROWS_PER_BLOCK = 50
 _CREATION = ("asarray", "zeros", "ones", "empty", "full", "arange", "linspace", "eye")
 
 
 def is_installed(backend: str) -> bool:
-    return importlib.util.find_spec(_MODULE_OF[backend].split(".")[0]) is not None
+    module = _INSTALLED_AS.get(backend, _MODULE_OF[backend])
+    return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
 class _Namespace:
     """A backend module whose creation functions default to one device / read-only output."""
 
-    def __init__(self, module: Any, *, device: Any = None, readonly: bool = False) -> None:
+    def __init__(self, module: Any, *, device: Any = None, readonly: bool = False, rows_per_block: int = 0) -> None:
         self._module = module
         self._device = device
         self._readonly = readonly
+        self._rows_per_block = rows_per_block
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._module, name)
+        if name == "reshape" and self._rows_per_block:
+            return self._reshape
         if name not in _CREATION:
             return attr
 
@@ -46,12 +56,22 @@ class _Namespace:
             if self._device is not None and kwargs.get("device") is None:
                 kwargs["device"] = self._device
             out = attr(*args, **kwargs)
+            if self._rows_per_block and out.ndim >= 1:
+                out = out.rechunk({0: self._rows_per_block})
             if self._readonly:
                 out = np.array(out, copy=True)
                 out.flags.writeable = False
             return out
 
         return create
+
+    def _reshape(self, x: Any, shape: Any, **kwargs: Any) -> Any:
+        # Test data preparation (SciPy's tests reshape 200 x 2 into 20 x 20): Dask cannot
+        # reshape across uneven blocks, so such a reshape goes through one block.
+        try:
+            return self._module.reshape(x, shape, **kwargs)
+        except NotImplementedError:
+            return self._module.reshape(x.rechunk(-1), shape, **kwargs)
 
     def __repr__(self) -> str:
         return f"<test namespace over {self._module.__name__}>"
@@ -63,11 +83,15 @@ def namespace(backend: str) -> Any:
         return _Namespace(module, readonly=True)
     if backend == "array_api_strict_device1":
         return _Namespace(module, device=module.Device("device1"))
+    if backend == "dask":
+        return _Namespace(module, rows_per_block=DASK_ROWS_PER_BLOCK)
     return module
 
 
 def to_numpy(a: Any) -> np.ndarray:
     """Copy any backend's array to NumPy, for comparisons (tests only)."""
+    if hasattr(a, "compute"):
+        a = a.compute()
     if hasattr(a, "detach"):
         return a.detach().cpu().numpy()
     module = type(a).__module__
@@ -80,9 +104,12 @@ def to_numpy(a: Any) -> np.ndarray:
 
 
 def settle(*results: Any) -> None:
-    """Wait for asynchronously dispatched work (JAX), so run-time checks fire here."""
+    """Run what is still pending -- JAX's asynchronous dispatch, Dask's graph -- so that
+    checks made at run time fire here."""
     for result in results:
-        if type(result).__module__.startswith("jax"):
+        if hasattr(result, "compute"):
+            result.compute()
+        elif type(result).__module__.startswith("jax"):
             import jax
 
             jax.block_until_ready(result)

@@ -29,9 +29,12 @@ import xpcluster.vq  # noqa: E402
 from backends import BACKENDS, is_installed, namespace  # noqa: E402
 
 # On the "jax_jit" backend, every call of these from a test module (or from a module the
-# test module lists in `lazy_xp_modules`) runs under jax.jit, non-array arguments static.
-for _func in (xpcluster.vq.whiten, xpcluster.vq.vq, xpcluster.vq.py_vq, xpcluster.vq.kmeans, xpcluster.vq.kmeans2):
-    lazy_xp_function(_func)
+# test module lists in `lazy_xp_modules`) runs under jax.jit, non-array arguments static; on
+# "dask", such a call fails if it computes anything (kmeans may: it needs a value per
+# iteration to know when to stop).
+for _func in (xpcluster.vq.whiten, xpcluster.vq.vq, xpcluster.vq.py_vq, xpcluster.vq.kmeans2):
+    lazy_xp_function(_func, allow_dask_compute=False)
+lazy_xp_function(xpcluster.vq.kmeans, allow_dask_compute=True)
 
 if LEGACY_MODE:
     BACKENDS = ("numpy",)
@@ -53,7 +56,7 @@ def backend(request):
 def xp(backend, request):
     """Namespace of the backend under test (see tests/backends.py)."""
     namespace_ = namespace(backend)
-    if backend == "jax_jit":
+    if backend in ("jax_jit", "dask"):
         with patch_lazy_xp_functions(request, xp=namespace_):
             yield namespace_
     else:

@@ -48,7 +48,7 @@ def _raise(error: Exception) -> Callable[[], None]:
 
 
 def _warn(message: str, category: type[Warning], stacklevel: int) -> Callable[[], None]:
-    # stacklevel counts from the face function: +2 for this closure and caps.deliver.
+    # stacklevel counts from the face function: +2 for this closure and caps.checked.
     return lambda: warnings.warn(message, category, stacklevel=stacklevel + 2)
 
 
@@ -56,13 +56,13 @@ def _prepare(a: Any, xp: Any, caps: Any, check_finite: bool, dtype: Any = None) 
     """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes.
 
     The check is delivered the backend's way: at once for eager arrays, when the traced
-    program runs under ``jax.jit``.
+    program runs under ``jax.jit``, when the result is computed for Dask.
     """
     target = compute_dtype(a.dtype, xp, array_api_compat.device(a)) if dtype is None else dtype
     if a.dtype != target:
         a = xp.astype(a, target)
     if check_finite:
-        caps.deliver(~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
+        (a,) = caps.checked((a,), ~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
     return a
 
 
@@ -139,7 +139,7 @@ def whiten(obs, check_finite=None):
         raise ValueError("Empty input is not supported.")
     white, any_zero_std = caps.compiled(whiten_core, ("xp",))(obs, xp=xp)
     if check_finite:
-        caps.deliver(any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
+        (white,) = caps.checked((white,), any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
     return white
 
 
@@ -336,14 +336,11 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         # A traced program cannot drop rows.  Keep k rows, the surviving clusters first in
         # their eager order and the dropped ones last as NaN (so they can never pass for
         # centroids: vq refuses them), and say so when the program runs.
-        caps.deliver(~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
         order = xp.argsort(xp.astype(~alive, xp.int8), stable=True)
         book = xp.take(xp.where(alive[:, None], book, xp.full_like(book, math.nan)), order, axis=0)
-    else:
-        emptied = []
-        caps.deliver(~xp.all(alive), lambda: emptied.append(True))
-        if emptied:
-            book = book[alive]
+        (book,) = caps.checked((book,), ~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
+    elif not caps.read_bool(xp.all(alive)):
+        book = book[alive]
     return _like_obs(book, obs, xp), distortion[()]
 
 
@@ -454,7 +451,8 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
         points, start, init=init, k=nc, n_iter=int(iter), xp=xp, caps=caps, budget=memory_budget_bytes()
     )
     if missing == "raise":
-        caps.deliver(any_empty, _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE)))
+        action = _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE))
     else:
-        caps.deliver(any_empty, _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3))
+        action = _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3)
+    centroids, labels = caps.checked((centroids, labels), any_empty, action)
     return _like_obs(centroids, data, xp), labels

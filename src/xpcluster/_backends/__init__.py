@@ -31,9 +31,10 @@ class Capabilities:
         and integer ``ids`` in ``[0, k)`` of shape ``(m,)``, the per-id row sums ``(k, d)``
         (in ``values``' dtype or wider) and the per-id counts ``(k,)`` (any real dtype).
     map_row_chunks : callable
-        ``map_row_chunks(x, rows, fn) -> (per_row, totals)``: apply ``fn`` to consecutive
-        row blocks of ``x`` of at most ``rows`` rows; ``fn(block)`` returns two tuples, arrays
-        with one entry per row (joined in order) and per-block partial results (summed).
+        ``map_row_chunks(x, rows, fn, *consts) -> (per_row, totals)``: apply ``fn`` to
+        consecutive row blocks of ``x`` of at most ``rows`` rows; ``fn(block, *consts)``
+        works in the block's own namespace and returns two tuples, arrays with one entry
+        per row (joined in order) and per-block partial results (summed).
     fori_loop : callable
         ``fori_loop(lower, upper, body, state)``: ``state = body(i, state)`` for each ``i``.
     while_loop : callable
@@ -42,14 +43,25 @@ class Capabilities:
         ``compiled(fn, static_argnames) -> fn'``: ``fn`` compiled for the backend when it
         has a compiler (keyword arguments in ``static_argnames`` are compile-time
         constants), else ``fn`` itself.
-    deliver : callable
-        ``deliver(flag, action)``: call ``action()`` if the 0-d boolean ``flag`` is true -- now
-        for eager arrays, when the value exists for traced or lazy ones.
+    checked : callable
+        ``checked(outputs, flag, action) -> outputs``: see that ``action()`` is called if the
+        0-d boolean ``flag`` is true -- now for eager arrays, when the program runs for traced
+        ones, when the returned outputs are computed for lazy ones.
+    read_bool : callable
+        ``read_bool(flag) -> bool``: the value of a 0-d boolean, where a value is needed now.
     to_device : callable
         ``to_device(host, like, dtype)``: a NumPy array as an array of ``like``'s namespace
         and device, in ``dtype`` (an explicit transfer).
     is_traced : callable
         ``is_traced(a)``: whether ``a`` is a placeholder inside a trace (no value yet).
+    take_rows : callable
+        ``take_rows(x, index)``: the rows of ``x`` at the integer array ``index``.
+    cholesky : callable
+        ``cholesky(a)``: the lower Cholesky factor of a small symmetric matrix.
+    thin_svd : callable
+        ``thin_svd(a) -> (u, s, vh)``: the thin SVD of a small matrix.
+    persist : callable
+        ``persist(a)``: ``a`` kept materialised for repeated passes (lazy backends).
     nearest_index : callable
         ``nearest_index(scores) -> int32 (m,)``: per row of ``scores`` (m, k), the index of
         the smallest entry, the lowest index on ties.
@@ -64,9 +76,14 @@ class Capabilities:
     fori_loop: Callable[..., Any] = generic.fori_loop
     while_loop: Callable[..., Any] = generic.while_loop
     compiled: Callable[..., Callable[..., Any]] = generic.compiled
-    deliver: Callable[[Any, Callable[[], None]], None] = generic.deliver
+    checked: Callable[..., tuple[Any, ...]] = generic.checked
+    read_bool: Callable[[Any], bool] = generic.read_bool
     to_device: Callable[[Any, Any, Any], Any] = generic.to_device
     is_traced: Callable[[Any], bool] = generic.is_traced
+    take_rows: Callable[[Any, Any], Any] = generic.take_rows
+    cholesky: Callable[[Any], Any] = generic.cholesky
+    thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
+    persist: Callable[[Any], Any] = generic.persist
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     block_bytes: int | None = None
 
@@ -85,6 +102,8 @@ def capabilities_for(xp: Any) -> Capabilities:
         from . import torch as backend
     elif array_api_compat.is_jax_namespace(xp):
         from . import jax as backend
+    elif array_api_compat.is_dask_namespace(xp):
+        from . import dask as backend
     else:
         return _GENERIC
     return backend.CAPABILITIES

@@ -18,13 +18,13 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return xp.matmul(xp.matrix_transpose(one_hot), values), xp.sum(one_hot, axis=0)
 
 
-def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...], tuple[Any, ...]]]):
+def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):
     xp = array_api_compat.array_namespace(x)
     n = x.shape[0]
     per_row_parts: list[tuple[Any, ...]] = []
     totals: tuple[Any, ...] | None = None
     for start in range(0, n, rows):
-        per_row, partial = fn(x[start : min(start + rows, n), ...])
+        per_row, partial = fn(x[start : min(start + rows, n), ...], *consts)
         per_row_parts.append(per_row)
         totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))
     joined = tuple(
@@ -49,9 +49,30 @@ def compiled(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> C
     return fn
 
 
-def deliver(flag: Any, action: Callable[[], None]) -> None:
+def checked(outputs: tuple[Any, ...], flag: Any, action: Callable[[], None]) -> tuple[Any, ...]:
     if bool(flag):
         action()
+    return outputs
+
+
+def read_bool(flag: Any) -> bool:
+    return bool(flag)
+
+
+def take_rows(x: Any, index: Any) -> Any:
+    return array_api_compat.array_namespace(x).take(x, index, axis=0)
+
+
+def cholesky(a: Any) -> Any:
+    return array_api_compat.array_namespace(a).linalg.cholesky(a)
+
+
+def thin_svd(a: Any) -> tuple[Any, Any, Any]:
+    return array_api_compat.array_namespace(a).linalg.svd(a, full_matrices=False)
+
+
+def persist(a: Any) -> Any:
+    return a
 
 
 def to_device(host: Any, like: Any, dtype: Any) -> Any:

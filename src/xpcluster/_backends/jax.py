@@ -26,17 +26,17 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, counts
 
 
-def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...], tuple[Any, ...]]]):
+def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):
     """Full blocks go through one ``lax.scan`` (compiled once), the remainder separately."""
     n = x.shape[0]
     n_full = n // rows
     if n_full < 3:
-        return generic.map_row_chunks(x, rows, fn)
+        return generic.map_row_chunks(x, rows, fn, *consts)
     blocks = jnp.reshape(x[: n_full * rows], (n_full, rows, *x.shape[1:]))
-    first_rows, first_totals = fn(blocks[0])
+    first_rows, first_totals = fn(blocks[0], *consts)
 
     def step(totals, block):
-        per_row, partial = fn(block)
+        per_row, partial = fn(block, *consts)
         return tuple(t + p for t, p in zip(totals, partial)), per_row
 
     totals, stacked = lax.scan(step, first_totals, blocks[1:])
@@ -45,7 +45,7 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[[Any], tuple[tuple[Any, ...],
         for first, rest in zip(first_rows, stacked)
     )
     if n_full * rows < n:
-        tail_rows, tail_totals = fn(x[n_full * rows :])
+        tail_rows, tail_totals = fn(x[n_full * rows :], *consts)
         per_row = tuple(jnp.concatenate([a, b]) for a, b in zip(per_row, tail_rows))
         totals = tuple(t + p for t, p in zip(totals, tail_totals))
     return per_row, totals
@@ -85,13 +85,18 @@ def is_traced(a: Any) -> bool:
     return isinstance(a, jax.core.Tracer)
 
 
-def deliver(flag: Any, action: Callable[[], None]) -> None:
+def checked(outputs: tuple[Any, ...], flag: Any, action: Callable[[], None]) -> tuple[Any, ...]:
     if is_traced(flag):
         # Runs when the compiled program runs; an exception raised by `action` reaches the
         # caller as a JaxRuntimeError whose message carries the original one.
         jax.debug.callback(lambda value: action() if bool(value) else None, flag)
-    elif bool(jax.device_get(flag)):
+    elif read_bool(flag):
         action()
+    return outputs
+
+
+def read_bool(flag: Any) -> bool:
+    return bool(jax.device_get(flag))  # explicit: allowed under transfer_guard("disallow")
 
 
 def to_device(host: Any, like: Any, dtype: Any) -> Any:
@@ -108,7 +113,8 @@ CAPABILITIES = _GENERIC.replace(
     fori_loop=lax.fori_loop,
     while_loop=lax.while_loop,
     compiled=compiled,
-    deliver=deliver,
+    checked=checked,
+    read_bool=read_bool,
     to_device=to_device,
     is_traced=is_traced,
     nearest_index=nearest_index,

@@ -1,9 +1,13 @@
 """Chunked nearest-centroid assignment, optionally fused with the update's segment sums."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
+import array_api_compat
+
+from .._backends import capabilities_for
 from .chunks import memory_budget_bytes
 
 
@@ -50,25 +54,30 @@ def assign_labels(
     half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
     if alive is not None:
         half_sq_norms = xp.where(alive, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
-    shifted_t = xp.matrix_transpose(shifted)
-
-    def process(chunk: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        chunk_shifted = chunk - origin
-        scores = half_sq_norms - xp.matmul(chunk_shifted, shifted_t)
-        labels = caps.nearest_index(scores)
-        per_row, totals = (labels,), ()
-        if with_distances:
-            diff = chunk_shifted - xp.take(shifted, labels, axis=0)
-            per_row += (xp.sqrt(xp.sum(diff * diff, axis=1)),)
-        if with_sums:
-            totals = caps.segment_sums(chunk, labels, k)
-        return per_row, totals
-
     rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
-    per_row, totals = caps.map_row_chunks(x, rows, process)
+    process = functools.partial(_assign_block, with_distances=with_distances, with_sums=with_sums)
+    per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
     return Assignment(
         labels=per_row[0],
         distances=per_row[1] if with_distances else None,
         sums=totals[0] if with_sums else None,
         counts=totals[1] if with_sums else None,
     )
+
+
+def _assign_block(
+    block: Any, origin: Any, shifted: Any, half_sq_norms: Any, *, with_distances: bool, with_sums: bool
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """One row block, in the block's own namespace (a Dask block is a NumPy or CuPy array)."""
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    block_shifted = block - origin
+    scores = half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted))
+    labels = bcaps.nearest_index(scores)
+    per_row, totals = (labels,), ()
+    if with_distances:
+        diff = block_shifted - bxp.take(shifted, labels, axis=0)
+        per_row += (bxp.sqrt(bxp.sum(diff * diff, axis=1)),)
+    if with_sums:
+        totals = bcaps.segment_sums(block, labels, shifted.shape[0])
+    return per_row, totals

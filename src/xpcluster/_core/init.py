@@ -15,7 +15,7 @@ import array_api_extra as xpx
 import numpy as np
 
 from .. import _rng
-from .chunks import row_chunks
+from .chunks import memory_budget_bytes
 from .dtypes import widest_float
 
 
@@ -31,7 +31,7 @@ def draw_points(rng: _rng.RandomSource, n: int, d: int, k: int) -> tuple[np.ndar
 def build_points(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, caps: Any) -> Any:
     """``k`` distinct rows of ``x`` chosen uniformly at random."""
     (index,) = draws
-    return xp.take(x, index, axis=0)
+    return caps.take_rows(x, index)
 
 
 def draw_random(rng: _rng.RandomSource, n: int, d: int, k: int) -> tuple[np.ndarray, ...]:
@@ -52,11 +52,11 @@ def build_random(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, caps: Any) 
     n, d = x.shape
     mean = xp.mean(x, axis=0)
     if d > n:
-        _, s, vh = xp.linalg.svd(x - mean, full_matrices=False)
+        _, s, vh = caps.thin_svd(x - mean)
         factor = s[:, None] * vh / math.sqrt(n - 1)
     else:
         covariance = xpx.atleast_nd(xpx.cov(xp.matrix_transpose(x), xp=xp), ndim=2, xp=xp)
-        factor = xp.matrix_transpose(xp.linalg.cholesky(covariance))
+        factor = xp.matrix_transpose(caps.cholesky(covariance))
     normals = xp.astype(normals, factor.dtype)
     return xp.astype(xp.matmul(normals, factor) + xp.astype(mean, factor.dtype), x.dtype)
 
@@ -76,8 +76,9 @@ def build_kmeans_plusplus(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, ca
     The first centre is a uniform pick; each next one is drawn with probability
     proportional to the squared distance to the nearest centre so far.  Distances are kept
     as a running minimum (one O(n*d) pass per centre) in float64 where the device has it, as
-    SciPy's ``cdist`` computes them; each pick is a ``searchsorted`` on the device, so the
-    loop never waits on a device-to-host copy.
+    SciPy's ``cdist`` computes them; each pick counts the cumulative probabilities below its
+    uniform draw (``searchsorted``, side left) on the device, so the loop never waits on a
+    device-to-host copy and stays lazy on Dask.
     """
     first, thresholds = draws
     n = x.shape[0]
@@ -88,29 +89,30 @@ def build_kmeans_plusplus(x: Any, draws: tuple[Any, ...], k: int, *, xp: Any, ca
     def pick_next(i: Any, state: tuple[Any, Any]) -> tuple[Any, Any]:
         picks, nearest_sq = state
         previous = xp.reshape(picks[i - 1], (1,))
-        sq = _squared_distances_to(x, xp.take(x, previous, axis=0), wide, xp=xp)
+        sq = _squared_distances_to(x, caps.take_rows(x, previous), wide, xp=xp, caps=caps)
         nearest_sq = xp.minimum(nearest_sq, sq)
         cumulative = xp.cumulative_sum(nearest_sq / xp.sum(nearest_sq))
-        pick = xp.searchsorted(cumulative, xp.reshape(xp.astype(thresholds[i], wide), (1,)))
+        pick = xp.count_nonzero(cumulative < xp.astype(thresholds[i], wide))
         # Rounding can leave the last cumulative value a hair below the uniform draw.
         pick = xp.clip(xp.astype(pick, picks.dtype), 0, n - 1)
         return xp.where(positions == i, pick, picks), nearest_sq
 
     nearest_sq = xp.full_like(x[:, 0], math.inf, dtype=wide)
     picks, _ = caps.fori_loop(1, k, pick_next, (picks, nearest_sq))
-    return xp.take(x, picks, axis=0)
+    return caps.take_rows(x, picks)
 
 
-def _squared_distances_to(x: Any, point: Any, dtype: Any, *, xp: Any) -> Any:
+def _squared_distances_to(x: Any, point: Any, dtype: Any, *, xp: Any, caps: Any) -> Any:
     """Squared Euclidean distance of every row of ``x`` to ``point`` (1, d), chunked."""
-    n, d = x.shape
-    point = xp.astype(point, dtype)
-    itemsize = xp.finfo(dtype).bits // 8
-    pieces = []
-    for start, stop in row_chunks(n, 2 * itemsize * d):
-        diff = xp.astype(x[start:stop, :], dtype) - point
-        pieces.append(xp.sum(diff * diff, axis=1))
-    return pieces[0] if len(pieces) == 1 else xp.concat(pieces)
+    rows = max(1, memory_budget_bytes() // (2 * (xp.finfo(dtype).bits // 8) * x.shape[1]))
+    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, xp.astype(point, dtype))
+    return sq
+
+
+def _block_squared_distances(block: Any, point: Any) -> tuple[tuple[Any], tuple[()]]:
+    bxp = array_api_compat.array_namespace(block)
+    diff = bxp.astype(block, point.dtype) - point
+    return (bxp.sum(diff * diff, axis=1),), ()
 
 
 #: minit name -> (host draws, device build)

@@ -93,7 +93,7 @@ def kmeans_core(x: Any, start: Any, *, thresh: float, xp: Any, caps: Any, budget
             return _threshold_loop(x, start, thresh, xp=xp, caps=caps)
 
         def restart(r: Any, best: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-            book, alive, distortion = _threshold_loop(x, xp.take(x, start[r, :], axis=0), thresh, xp=xp, caps=caps)
+            book, alive, distortion = _threshold_loop(x, caps.take_rows(x, start[r, :]), thresh, xp=xp, caps=caps)
             better = distortion < best[2]
             return (
                 xp.where(better, book, best[0]),

@@ -326,6 +326,7 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         if k < 1:
             raise ValueError(f"Asked for {k} clusters.")
         rng = _rng.random_source(rng)
+        data = caps.known_rows(data)
         # Every restart's starting rows, drawn up front in SciPy's order.
         starts = np.stack([draw_points(rng, data.shape[0], data.shape[1], k)[0] for _ in range(iter)])
         start = _place(starts, data, xp, caps)
@@ -443,6 +444,7 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
         if not isinstance(minit, str) or minit not in INIT_METHODS:
             raise ValueError(f"Unknown init method {minit!r}")
         init = minit
+        points = caps.known_rows(points)  # the draws need the number of observations
         draws = INIT_METHODS[minit][0](_rng.random_source(rng), points.shape[0], d, nc)
         start = tuple(_place(host, points, xp, caps) for host in draws)
 

@@ -62,6 +62,9 @@ class Capabilities:
         ``thin_svd(a) -> (u, s, vh)``: the thin SVD of a small matrix.
     persist : callable
         ``persist(a)``: ``a`` kept materialised for repeated passes (lazy backends).
+    known_rows : callable
+        ``known_rows(a)``: ``a`` with a known number of rows (Dask arrays of unknown chunk
+        sizes learn them, a small compute); the input object is left as it was.
     nearest_index : callable
         ``nearest_index(scores) -> int32 (m,)``: per row of ``scores`` (m, k), the index of
         the smallest entry, the lowest index on ties.
@@ -84,6 +87,7 @@ class Capabilities:
     cholesky: Callable[[Any], Any] = generic.cholesky
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist
+    known_rows: Callable[[Any], Any] = generic.persist
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     block_bytes: int | None = None
 

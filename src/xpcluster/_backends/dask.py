@@ -167,6 +167,13 @@ def persist(a: Any) -> Any:
     return a.persist()
 
 
+def known_rows(a: Any) -> Any:
+    if not any(np.isnan(c) for c in a.chunks[0]):
+        return a
+    # compute_chunk_sizes() updates the array object in place: work on a new one.
+    return da.Array(a.dask, a.name, a.chunks, meta=a._meta).compute_chunk_sizes()
+
+
 CAPABILITIES = _GENERIC.replace(
     name="dask",
     map_row_chunks=map_row_chunks,
@@ -178,4 +185,5 @@ CAPABILITIES = _GENERIC.replace(
     cholesky=cholesky,
     thin_svd=thin_svd,
     persist=persist,
+    known_rows=known_rows,
 )

@@ -43,7 +43,7 @@ def kmeans2_core(x: Any, start: tuple[Any, ...], *, init: str, k: int, n_iter: i
             return centroids, result.labels, any_empty | ~xp.all(has_members)
 
         labels = xp.zeros_like(x[:, 0], dtype=xp.int32)
-        no_empty = xp.zeros_like(x[0, 0], dtype=xp.bool)
+        no_empty = xp.zeros_like(centroids[0, 0], dtype=xp.bool)  # (x[0, 0] needs known chunks on Dask)
         return caps.fori_loop(0, n_iter, step, (centroids, labels, no_empty))
 
 
@@ -58,7 +58,7 @@ def _threshold_loop(x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any
     being equal (a compiler may fuse them differently).
     Returns ``(centroids, alive, distortion)`` with the distortion of the last assignment.
     """
-    infinity = xp.full_like(x[0, 0], math.inf)
+    infinity = xp.full_like(centroids[0, 0], math.inf)
 
     def keep_going(state: tuple[Any, ...]) -> Any:
         return (state[3] > thresh) & ~state[6]
@@ -101,10 +101,10 @@ def kmeans_core(x: Any, start: Any, *, thresh: float, xp: Any, caps: Any, budget
                 xp.where(better, distortion, best[2]),
             )
 
-        k = start.shape[1]
-        empty_book = xp.zeros_like(x[:k, :])
-        none_alive = xp.zeros_like(x[:k, 0], dtype=xp.bool)
-        never = xp.full_like(x[0, 0], math.inf)
+        first = caps.take_rows(x, start[0, :])
+        empty_book = xp.zeros_like(first)
+        none_alive = xp.zeros_like(first[:, 0], dtype=xp.bool)
+        never = xp.full_like(first[0, 0], math.inf)
         return caps.fori_loop(0, start.shape[0], restart, (empty_book, none_alive, never))
 
 

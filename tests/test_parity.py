@@ -149,7 +149,7 @@ def _expect_native(result, x, xp_dtype):
     assert result.dtype == xp_dtype
 
 
-@pytest.mark.parametrize("minit", [*MINITS, "matrix"])
+@pytest.mark.parametrize("minit", [*MINITS, "k-means||", "matrix"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_kmeans2_every_backend_equals_numpy(xp, minit, dtype):
     data = mixture(dtype=dtype)
@@ -163,6 +163,33 @@ def test_kmeans2_every_backend_equals_numpy(xp, minit, dtype):
     rtol = 1e-10 if dtype == "float64" else 2e-5
     np.testing.assert_allclose(to_numpy(centroids), expected[0], rtol=rtol, atol=rtol)
     np.testing.assert_array_equal(to_numpy(labels), expected[1])
+
+
+def test_kmeans_parallel_seeds_as_well_as_kmeans_plusplus():
+    """k-means|| (Bahmani et al. 2012) in rounds + 1 passes: on well-separated data its
+    centres are as good as k-means++'s after the same Lloyd iterations, across seeds."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=10.0, size=(12, 5))
+    data = centres[rng.integers(0, 12, size=4000)] + rng.normal(size=(4000, 5))
+
+    def inertia(c):
+        return ((data[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).min(axis=1).sum()
+
+    parallel = np.mean([inertia(vq.kmeans2(data, 12, iter=3, minit="k-means||", rng=s)[0]) for s in range(5)])
+    plusplus = np.mean([inertia(vq.kmeans2(data, 12, iter=3, minit="++", rng=s)[0]) for s in range(5)])
+    with pytest.warns(UserWarning, match="empty"):  # random points do leave clusters empty here
+        forgy = np.mean([inertia(vq.kmeans2(data, 12, iter=3, minit="points", rng=s)[0]) for s in range(5)])
+    assert parallel <= 1.1 * plusplus
+    assert parallel < forgy
+
+
+def test_kmeans_parallel_draws_from_the_rng_in_a_fixed_order():
+    data = mixture()
+    a = vq.kmeans2(data, 4, minit="k-means||", rng=np.random.default_rng(9))
+    b = vq.kmeans2(data, 4, minit="k-means||", rng=9)
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match="k-means"):
+        vq.kmeans2(data[:3], 4, minit="k-means||", rng=0)
 
 
 def test_kmeans_every_backend_equals_numpy(xp):

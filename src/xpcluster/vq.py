@@ -371,9 +371,11 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
         Number of k-means iterations.  Default 10.
     thresh : float, optional
         Not used (kept for SciPy compatibility).
-    minit : {'random', 'points', '++', 'matrix'}, optional
+    minit : {'random', 'points', '++', 'k-means||', 'matrix'}, optional
         'random': Gaussian draws with the data's mean and covariance; 'points': k distinct
-        observations at random; '++': k-means++ seeding; 'matrix': ``k`` is the initial
+        observations at random; '++': k-means++ seeding (k passes over the data);
+        'k-means||': k-means|| seeding (Bahmani et al. 2012; 6 passes over the data, for
+        large or distributed data; an xpcluster addition); 'matrix': ``k`` is the initial
         codebook.
     missing : {'warn', 'raise'}, optional
         What to do when a cluster ends up empty (it keeps its previous centroid):

@@ -48,21 +48,43 @@ def _raise(error: Exception) -> Callable[[], None]:
 
 
 def _warn(message: str, category: type[Warning], stacklevel: int) -> Callable[[], None]:
-    # stacklevel counts from the face function: +2 for this closure and caps.checked.
-    return lambda: warnings.warn(message, category, stacklevel=stacklevel + 2)
+    # stacklevel counts from the face function; eagerly the frames between are this
+    # closure, caps.checked and _Checks.add.
+    return lambda: warnings.warn(message, category, stacklevel=stacklevel + 3)
 
 
-def _prepare(a: Any, xp: Any, caps: Any, check_finite: bool, dtype: Any = None) -> Any:
-    """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes.
+class _Checks:
+    """The value checks of one call, delivered the backend's way.
 
-    The check is delivered the backend's way: at once for eager arrays, when the traced
-    program runs under ``jax.jit``, when the result is computed for Dask.
+    Eager arrays: at once.  Inside ``jax.jit``: when the compiled program runs.  Dask: as
+    graph nodes that the call's results depend on, so they fire when the user computes;
+    they are attached to the results rather than to the inputs, so that checking the data
+    never forces Dask to hold all of it in memory at once.
     """
+
+    def __init__(self, caps: Any) -> None:
+        self.caps = caps
+        self.pending: list[tuple[Any, Callable[[], None]]] = []
+
+    def add(self, flag: Any, action: Callable[[], None]) -> None:
+        if self.caps.defers_checks:
+            self.pending.append((flag, action))
+        else:
+            self.caps.checked((), flag, action)
+
+    def attach(self, *outputs: Any) -> tuple[Any, ...]:
+        for flag, action in self.pending:
+            outputs = self.caps.checked(outputs, flag, action)
+        return outputs
+
+
+def _prepare(a: Any, xp: Any, checks: _Checks, check_finite: bool, dtype: Any = None) -> Any:
+    """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes."""
     target = compute_dtype(a.dtype, xp, array_api_compat.device(a)) if dtype is None else dtype
     if a.dtype != target:
         a = xp.astype(a, target)
     if check_finite:
-        (a,) = caps.checked((a,), ~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
+        checks.add(~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
     return a
 
 
@@ -132,14 +154,16 @@ def whiten(obs, check_finite=None):
     """
     xp, _, (obs,) = resolve(obs)
     caps = capabilities_for(xp)
+    checks = _Checks(caps)
     if check_finite is None:
         check_finite = not array_api_compat.is_lazy_array(obs)
-    obs = _prepare(obs, xp, caps, check_finite)
+    obs = _prepare(obs, xp, checks, check_finite)
     if obs.ndim == 0 or obs.shape[0] == 0:
         raise ValueError("Empty input is not supported.")
     white, any_zero_std = caps.compiled(whiten_core, ("xp",))(obs, xp=xp)
     if check_finite:
-        (white,) = caps.checked((white,), any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
+        checks.add(any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
+    (white,) = checks.attach(white)
     return white
 
 
@@ -157,17 +181,19 @@ def _check_codebook_against(obs: Any, code_book: Any) -> None:
 def _quantize(obs: Any, code_book: Any, check_finite: bool, widest: bool = False) -> tuple[Any, Any, Any]:
     xp, device, (obs, code_book) = resolve(obs, code_book)
     caps = capabilities_for(xp)
+    checks = _Checks(caps)
     _check_codebook_against(obs, code_book)
     if widest:
         dtype = widest_float(xp, device)
     else:
         dtype = xp.result_type(compute_dtype(obs.dtype, xp, device), compute_dtype(code_book.dtype, xp, device))
-    obs = _prepare(obs, xp, caps, check_finite, dtype)
-    code_book = _prepare(code_book, xp, caps, check_finite, dtype)
+    obs = _prepare(obs, xp, checks, check_finite, dtype)
+    code_book = _prepare(code_book, xp, checks, check_finite, dtype)
     if obs.shape[0] == 0:
         return xp, xp.zeros((0,), dtype=xp.int32, device=device), xp.zeros((0,), dtype=dtype, device=device)
     run = caps.compiled(vq_core, VQ_STATIC)
     codes, dists = run(_as_2d(obs, xp), _as_2d(code_book, xp), xp=xp, caps=caps, budget=memory_budget_bytes())
+    codes, dists = checks.attach(codes, dists)
     return xp, codes, dists
 
 
@@ -239,7 +265,7 @@ def _init_like_scipy(method: str, data: Any, k: int, rng: Any) -> Any:
     """SciPy's private init helpers (its tests call them): ``xp`` comes from ``data``."""
     xp, _, (data,) = resolve(data)
     caps = capabilities_for(xp)
-    points = _as_2d(_prepare(data, xp, caps, check_finite=False), xp)
+    points = _as_2d(_prepare(data, xp, _Checks(caps), check_finite=False), xp)
     book = _initial_codebook(method, points, int(k), rng, xp=xp, caps=caps)
     return _like_obs(book, data, xp)
 
@@ -304,7 +330,8 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
     else:
         xp, device, (obs, guess) = resolve(obs, k_or_guess)
     caps = capabilities_for(xp)
-    obs = _prepare(obs, xp, caps, check_finite)
+    checks = _Checks(caps)
+    obs = _prepare(obs, xp, checks, check_finite)
     if iter < 1:
         raise ValueError(f"iter must be at least 1, got {iter}")
     if obs.ndim > 2:
@@ -317,7 +344,7 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         if _size(guess) < 1:
             raise ValueError(f"Asked for 0 clusters. Initial book was {guess}")
         _check_codebook_against(obs, guess)
-        start = _as_2d(_prepare(guess, xp, caps, check_finite, dtype=obs.dtype), xp)
+        start = _as_2d(_prepare(guess, xp, checks, check_finite, dtype=obs.dtype), xp)
     else:
         k = k_or_guess if guess is None else _scalar(guess, xp)
         if k != int(k):
@@ -339,10 +366,11 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         # centroids: vq refuses them), and say so when the program runs.
         order = xp.argsort(xp.astype(~alive, xp.int8), stable=True)
         book = xp.take(xp.where(alive[:, None], book, xp.full_like(book, math.nan)), order, axis=0)
-        (book,) = caps.checked((book,), ~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
+        checks.add(~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
     elif not caps.read_bool(xp.all(alive)):
         book = book[alive]
-    return _like_obs(book, obs, xp), distortion[()]
+    book, distortion = checks.attach(_like_obs(book, obs, xp), distortion[()])
+    return book, distortion
 
 
 _SHRINK_UNDER_TRACE_MESSAGE = (
@@ -418,7 +446,8 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
     else:
         xp, device, (data, code_book) = resolve(data, k)
     caps = capabilities_for(xp)
-    data = _prepare(data, xp, caps, check_finite)
+    checks = _Checks(caps)
+    data = _prepare(data, xp, checks, check_finite)
     if data.ndim == 1:
         d = 1
     elif data.ndim == 2:
@@ -435,7 +464,7 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
         if data.ndim > 1 and code_book.shape[1] != d:
             raise ValueError("k array doesn't match data dimension")
         init, nc = "matrix", code_book.shape[0]
-        start = (_as_2d(_prepare(code_book, xp, caps, check_finite, dtype=data.dtype), xp),)
+        start = (_as_2d(_prepare(code_book, xp, checks, check_finite, dtype=data.dtype), xp),)
     else:
         requested = k if code_book is None else _scalar(code_book, xp)
         nc = int(requested)
@@ -455,8 +484,7 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
         points, start, init=init, k=nc, n_iter=int(iter), xp=xp, caps=caps, budget=memory_budget_bytes()
     )
     if missing == "raise":
-        action = _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE))
+        checks.add(any_empty, _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE)))
     else:
-        action = _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3)
-    centroids, labels = caps.checked((centroids, labels), any_empty, action)
-    return _like_obs(centroids, data, xp), labels
+        checks.add(any_empty, _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3))
+    return checks.attach(_like_obs(centroids, data, xp), labels)

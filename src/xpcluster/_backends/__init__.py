@@ -47,6 +47,8 @@ class Capabilities:
         ``checked(outputs, flag, action) -> outputs``: see that ``action()`` is called if the
         0-d boolean ``flag`` is true -- now for eager arrays, when the program runs for traced
         ones, when the returned outputs are computed for lazy ones.
+    defers_checks : bool
+        Whether value checks wait for the results to be computed (lazy backends).
     read_bool : callable
         ``read_bool(flag) -> bool``: the value of a 0-d boolean, where a value is needed now.
     to_device : callable
@@ -81,6 +83,7 @@ class Capabilities:
     compiled: Callable[..., Callable[..., Any]] = generic.compiled
     checked: Callable[..., tuple[Any, ...]] = generic.checked
     read_bool: Callable[[Any], bool] = generic.read_bool
+    defers_checks: bool = False
     to_device: Callable[[Any, Any, Any], Any] = generic.to_device
     is_traced: Callable[[Any], bool] = generic.is_traced
     take_rows: Callable[[Any, Any], Any] = generic.take_rows

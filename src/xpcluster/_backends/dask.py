@@ -179,6 +179,7 @@ CAPABILITIES = _GENERIC.replace(
     map_row_chunks=map_row_chunks,
     while_loop=while_loop,
     checked=checked,
+    defers_checks=True,
     read_bool=read_bool,
     to_device=to_device,
     take_rows=take_rows,

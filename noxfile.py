@@ -13,7 +13,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the tests): W1 speed against scikit-learn, W3 peak RSS."""
+    """Benchmarks (not part of the tests): W1 speed, W3 peak RSS, Dask beyond worker memory."""
     session.install("-e", ".[test]")
     session.run("python", "benchmarks/w1.py")
     session.run("python", "benchmarks/memory_w3.py")
+    session.run("python", "benchmarks/dask_distributed.py")

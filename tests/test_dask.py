@@ -133,6 +133,23 @@ def test_kmeans_computes_one_small_value_per_iteration(counter):
     assert iterations <= 2 + 2 * 50
 
 
+def test_kmeans_reads_the_data_once():
+    """kmeans persists its input: each block is produced once, however many iterations."""
+    data = mixture()
+    produced = []
+
+    def produce(block, block_info=None):
+        if block_info is not None:
+            produced.append(block_info[None]["chunk-location"])
+        return block
+
+    x = da.from_array(data, chunks=100).map_blocks(produce, dtype=data.dtype)
+    with dask.config.set(scheduler="sync"):
+        book, _ = vq.kmeans(x, 4, iter=3, rng=0)
+    assert len(produced) == x.numblocks[0], produced
+    np.testing.assert_allclose(np.asarray(book), vq.kmeans(data, 4, iter=3, rng=0)[0], rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def cluster_client():
     distributed = pytest.importorskip("distributed", reason="distributed is not installed")

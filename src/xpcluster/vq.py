@@ -338,7 +338,9 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         raise ValueError("Input of rank > 2 is not supported.")
     if _size(obs) < 1:
         raise ValueError("Empty input is not supported.")
-    data = _as_2d(obs, xp)
+    # The threshold loop reads the data once per iteration and needs a value each time:
+    # lazy backends keep it materialised instead of recomputing it every iteration.
+    data = caps.persist(_as_2d(obs, xp))
 
     if guess is not None and _size(guess) != 1:
         if _size(guess) < 1:

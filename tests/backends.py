@@ -14,7 +14,10 @@ import numpy as np
 
 BACKENDS = (
     "numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit", "dask",
+    "torch_cuda", "cupy", "jax_gpu", "dask_cupy",
 )
+#: Backends that need a GPU; without one their tests are skipped with that reason.
+GPU_BACKENDS = ("torch_cuda", "cupy", "jax_gpu", "dask_cupy")
 _MODULE_OF = {
     "numpy": "numpy",
     "numpy_readonly": "numpy",
@@ -24,8 +27,12 @@ _MODULE_OF = {
     "jax": "jax.numpy",
     "jax_jit": "jax.numpy",
     "dask": "array_api_compat.dask.array",
+    "torch_cuda": "torch",
+    "cupy": "cupy",
+    "jax_gpu": "jax.numpy",
+    "dask_cupy": "array_api_compat.dask.array",
 }
-_INSTALLED_AS = {"dask": "dask"}
+_INSTALLED_AS = {"dask": "dask", "dask_cupy": "cupy"}
 #: Rows per block of the Dask arrays the tests make: several blocks even for small data.
 DASK_ROWS_PER_BLOCK = 50
 _CREATION = ("asarray", "zeros", "ones", "empty", "full", "arange", "linspace", "eye")
@@ -36,14 +43,49 @@ def is_installed(backend: str) -> bool:
     return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
+def unavailable_reason(backend: str) -> str | None:
+    """Why ``backend`` cannot run here (not installed, no GPU), or None if it can."""
+    if not is_installed(backend):
+        return f"{_MODULE_OF[backend].split('.')[0]} is not installed"
+    if backend not in GPU_BACKENDS:
+        return None
+    try:
+        if backend == "torch_cuda":
+            import torch
+
+            ok = torch.cuda.is_available()
+        elif backend in ("cupy", "dask_cupy"):
+            import cupy
+
+            ok = cupy.cuda.runtime.getDeviceCount() > 0
+        else:
+            import jax
+
+            ok = any(d.platform == "gpu" for d in jax.devices())
+    except Exception:  # a library that cannot reach a driver has no device for us
+        ok = False
+    return None if ok else "no GPU on this machine"
+
+
+def _gpu_device(backend: str) -> Any:
+    if backend == "torch_cuda":
+        return "cuda"
+    import jax
+
+    return jax.devices("gpu")[0]
+
+
 class _Namespace:
     """A backend module whose creation functions default to one device / read-only output."""
 
-    def __init__(self, module: Any, *, device: Any = None, readonly: bool = False, rows_per_block: int = 0) -> None:
+    def __init__(
+        self, module: Any, *, device: Any = None, readonly: bool = False, rows_per_block: int = 0, blocks_on_gpu: bool = False
+    ) -> None:
         self._module = module
         self._device = device
         self._readonly = readonly
         self._rows_per_block = rows_per_block
+        self._blocks_on_gpu = blocks_on_gpu
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._module, name)
@@ -56,6 +98,10 @@ class _Namespace:
             if self._device is not None and kwargs.get("device") is None:
                 kwargs["device"] = self._device
             out = attr(*args, **kwargs)
+            if self._blocks_on_gpu:
+                import cupy
+
+                out = out.map_blocks(cupy.asarray, dtype=out.dtype, meta=cupy.empty((0,) * out.ndim, dtype=out.dtype))
             if self._rows_per_block and out.ndim >= 1:
                 out = out.rechunk({0: self._rows_per_block})
             if self._readonly:
@@ -85,6 +131,10 @@ def namespace(backend: str) -> Any:
         return _Namespace(module, device=module.Device("device1"))
     if backend == "dask":
         return _Namespace(module, rows_per_block=DASK_ROWS_PER_BLOCK)
+    if backend == "dask_cupy":
+        return _Namespace(module, rows_per_block=DASK_ROWS_PER_BLOCK, blocks_on_gpu=True)
+    if backend in ("torch_cuda", "jax_gpu"):
+        return _Namespace(module, device=_gpu_device(backend))
     return module
 
 
@@ -92,6 +142,8 @@ def to_numpy(a: Any) -> np.ndarray:
     """Copy any backend's array to NumPy, for comparisons (tests only)."""
     if hasattr(a, "compute"):
         a = a.compute()
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
     if hasattr(a, "detach"):
         return a.detach().cpu().numpy()
     module = type(a).__module__

@@ -26,7 +26,7 @@ import pytest  # noqa: E402
 from array_api_extra.testing import lazy_xp_function, patch_lazy_xp_functions  # noqa: E402
 
 import xpcluster.vq  # noqa: E402
-from backends import BACKENDS, is_installed, namespace  # noqa: E402
+from backends import BACKENDS, namespace, unavailable_reason  # noqa: E402
 
 # On the "jax_jit" backend, every call of these from a test module (or from a module the
 # test module lists in `lazy_xp_modules`) runs under jax.jit, non-array arguments static; on
@@ -42,7 +42,8 @@ if LEGACY_MODE:
 
 def _params():
     for name in BACKENDS:
-        marks = () if is_installed(name) else pytest.mark.skip(reason=f"{name.split('_')[0]} is not installed")
+        reason = unavailable_reason(name)
+        marks = () if reason is None else pytest.mark.skip(reason=reason)
         yield pytest.param(name, id=name, marks=marks)
 
 
@@ -56,7 +57,7 @@ def backend(request):
 def xp(backend, request):
     """Namespace of the backend under test (see tests/backends.py)."""
     namespace_ = namespace(backend)
-    if backend in ("jax_jit", "dask"):
+    if backend in ("jax_jit", "dask", "dask_cupy"):
         with patch_lazy_xp_functions(request, xp=namespace_):
             yield namespace_
     else:

@@ -111,6 +111,8 @@ def capabilities_for(xp: Any) -> Capabilities:
         from . import jax as backend
     elif array_api_compat.is_dask_namespace(xp):
         from . import dask as backend
+    elif array_api_compat.is_cupy_namespace(xp):
+        from . import cupy as backend
     else:
         return _GENERIC
     return backend.CAPABILITIES

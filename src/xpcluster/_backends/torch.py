@@ -1,4 +1,4 @@
-"""PyTorch capabilities: segment sums through ``index_add_`` and ``bincount`` (any device)."""
+"""PyTorch capabilities: segment sums through ``index_add_`` (any device, no host sync)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,9 +9,12 @@ from . import _GENERIC
 
 
 def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
+    # index_add_ for both: torch.bincount sizes its output from max(ids), a host sync on CUDA.
     sums = torch.zeros((k, values.shape[1]), dtype=values.dtype, device=values.device)
     sums.index_add_(0, ids, values)
-    return sums, torch.bincount(ids, minlength=k)
+    counts = torch.zeros((k,), dtype=torch.int64, device=values.device)
+    counts.index_add_(0, ids, torch.ones_like(ids, dtype=torch.int64))
+    return sums, counts
 
 
 CAPABILITIES = _GENERIC.replace(name="torch", segment_sums=segment_sums)

@@ -46,7 +46,10 @@ def is_installed(backend: str) -> bool:
 def unavailable_reason(backend: str) -> str | None:
     """Why ``backend`` cannot run here (not installed, no GPU), or None if it can."""
     if not is_installed(backend):
-        return f"{_MODULE_OF[backend].split('.')[0]} is not installed"
+        library = _INSTALLED_AS.get(backend, _MODULE_OF[backend]).split(".")[0]
+        if backend in GPU_BACKENDS:
+            return f"no GPU on this machine ({library} is not installed)"
+        return f"{library} is not installed"
     if backend not in GPU_BACKENDS:
         return None
     try:

@@ -9,7 +9,8 @@ SciPy's answer and every other library gives the NumPy answer.
 Differences from SciPy, all where SciPy fails: integer input to ``kmeans``/``kmeans2`` is
 promoted to float64 (SciPy raises ``TypeError``); a float ``k`` is converted with a warning
 for every ``minit``; ``minit='++'`` with ``k`` larger than the number of observations
-raises ``ValueError``.
+raises ``ValueError``.  One addition: ``minit='k-means||'`` (k-means|| seeding, for large or
+distributed data).
 """
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ class Capabilities:
     cholesky: Callable[[Any], Any] = generic.cholesky
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist
-    known_rows: Callable[[Any], Any] = generic.persist
+    known_rows: Callable[[Any], Any] = generic.known_rows
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     block_bytes: int | None = None
 

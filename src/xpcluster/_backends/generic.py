@@ -75,6 +75,10 @@ def persist(a: Any) -> Any:
     return a
 
 
+def known_rows(a: Any) -> Any:
+    return a
+
+
 def to_device(host: Any, like: Any, dtype: Any) -> Any:
     xp = array_api_compat.array_namespace(like)
     return xp.asarray(host, dtype=dtype, device=array_api_compat.device(like))

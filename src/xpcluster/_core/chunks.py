@@ -31,9 +31,3 @@ def memory_budget(nbytes: int) -> Iterator[None]:
         yield
     finally:
         _budget.reset(token)
-
-
-def row_chunks(n_rows: int, bytes_per_row: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` row ranges whose temporaries fit the budget (at least one row each)."""
-    rows = max(1, memory_budget_bytes() // max(1, int(bytes_per_row)))
-    return [(start, min(start + rows, n_rows)) for start in range(0, n_rows, rows)]

@@ -15,7 +15,8 @@ class Assignment(NamedTuple):
     labels: Any  # (n,) int32, index of the nearest centroid (lowest index on ties)
     distances: Any | None  # (n,) Euclidean distance to that centroid, if asked for
     sums: Any | None  # (k, d) per-centroid sums of the members, if asked for
-    counts: Any | None  # (k,) members per centroid, if asked for
+    counts: Any | None  # (k,) members per centroid (their total weight with ``weights``), if asked for
+    inertia: Any | None = None  # 0-d sum of (weighted) squared distances to the nearest centroid, if asked for
 
 
 def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None) -> int:
@@ -37,6 +38,8 @@ def assign_labels(
     with_distances: bool = False,
     with_sums: bool = False,
     alive: Any = None,
+    weights: Any = None,
+    with_inertia: bool = False,
 ) -> Assignment:
     """Label every row of ``x`` (n, d) with its nearest row of ``centroids`` (k, d).
 
@@ -46,6 +49,12 @@ def assign_labels(
     exact for integer-valued data, so ties go to the lowest index as in SciPy).  Returned
     distances are recomputed directly as ``|x - c_label|``, not read off the expansion.
     Centroids whose ``alive`` entry is false are never chosen.
+
+    ``weights`` (n,) weighs each row in the sums, counts and inertia: ``sums`` are then the
+    weighted sums and ``counts`` the total weight per centroid (in the sums' dtype).  The
+    rows travel with their weights as one extra column of a copy of ``x``; without
+    ``weights`` nothing changes.  ``with_inertia`` adds the (weighted) sum of squared
+    distances of the rows to their centroid, computed directly like ``distances``.
     """
     n, d = x.shape
     k = centroids.shape[0]
@@ -55,6 +64,11 @@ def assign_labels(
     if alive is not None:
         half_sq_norms = xp.where(alive, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
     rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
+    if weights is not None or with_inertia:
+        return _assign_weighted(
+            x, weights, rows, origin, shifted, half_sq_norms,
+            xp=xp, caps=caps, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
+        )
     process = functools.partial(_assign_block, with_distances=with_distances, with_sums=with_sums)
     per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
     return Assignment(
@@ -63,6 +77,57 @@ def assign_labels(
         sums=totals[0] if with_sums else None,
         counts=totals[1] if with_sums else None,
     )
+
+
+def _assign_weighted(
+    x: Any, weights: Any, rows: int, origin: Any, shifted: Any, half_sq_norms: Any, *,
+    xp: Any, caps: Any, with_distances: bool, with_sums: bool, with_inertia: bool,
+) -> Assignment:
+    """``assign_labels`` with row weights and/or the inertia (kept off the plain path)."""
+    if weights is not None:
+        x = xp.concat([x, xp.astype(weights, x.dtype)[:, None]], axis=1)
+    process = functools.partial(
+        _assign_weighted_block,
+        weighted=weights is not None, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
+    )
+    per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
+    return Assignment(
+        labels=per_row[0],
+        distances=per_row[1] if with_distances else None,
+        sums=totals[0] if with_sums else None,
+        counts=totals[1] if with_sums else None,
+        inertia=totals[-1] if with_inertia else None,
+    )
+
+
+def _assign_weighted_block(
+    block: Any, origin: Any, shifted: Any, half_sq_norms: Any, *,
+    weighted: bool, with_distances: bool, with_sums: bool, with_inertia: bool,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    d = shifted.shape[1]
+    if weighted:
+        block, weights = block[:, :d], block[:, d]
+    block_shifted = block - origin
+    scores = half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted))
+    labels = bcaps.nearest_index(scores)
+    per_row, totals = (labels,), ()
+    if with_distances or with_inertia:
+        diff = block_shifted - bxp.take(shifted, labels, axis=0)
+        sq = bxp.sum(diff * diff, axis=1)
+        if with_distances:
+            per_row += (bxp.sqrt(sq),)
+    if with_sums:
+        if weighted:
+            weighted_rows = bxp.concat([block * weights[:, None], weights[:, None]], axis=1)
+            sums, _ = bcaps.segment_sums(weighted_rows, labels, shifted.shape[0])
+            totals += (sums[:, :d], sums[:, d])
+        else:
+            totals += bcaps.segment_sums(block, labels, shifted.shape[0])
+    if with_inertia:
+        totals += (bxp.sum(sq * weights) if weighted else bxp.sum(sq),)
+    return per_row, totals
 
 
 def _assign_block(

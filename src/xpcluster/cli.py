@@ -1,0 +1,548 @@
+"""The ``xpcluster`` command: cluster data files, choose K, quantize image colours.
+
+Subcommands (``xpcluster SUBCOMMAND --help`` for each)::
+
+    xpcluster fit DATA -k K -o labels.npy [--centers centers.npy] [--method kmeans]
+    xpcluster choose-k DATA --k 2:12 [--method elbow|silhouette|gap] [--plot out.png]
+    xpcluster quantize IMAGE -k 16 -o out.png [--sample N]
+
+Every subcommand takes ``--backend numpy|torch|jax|dask|cupy`` and ``--device cpu|cuda``:
+the data is read with NumPy, placed on that backend and device, and clustered there under
+:func:`xpcluster.array_api_dispatch`; results are brought back to NumPy to be written.
+
+Exit status: 0 on success, 2 for a usage error (bad option or value), 1 for a runtime
+error (missing or unreadable file, K larger than the data, backend not installed, device
+not available, ...).  Errors are one line on stderr, ``xpcluster: error: ...``; set
+``XPCLUSTER_DEBUG=1`` to see the traceback of an unexpected one.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import __version__
+from . import _io
+from ._io import BACKENDS, DataError, load_data, load_image, save_image, to_backend, to_numpy
+
+PROG = "xpcluster"
+
+#: --method of ``fit``: (class name, module under xpcluster.cluster that defines it).
+ESTIMATORS = {
+    "kmeans": ("KMeans", "_kmeans"),
+    "minibatch": ("MiniBatchKMeans", "_minibatch"),
+    "bisecting": ("BisectingKMeans", "_bisecting"),
+    "kmedoids": ("KMedoids", "_kmedoids"),
+    "kmedians": ("KMedians", "_kmedians"),
+}
+#: --method of ``choose-k``.
+CRITERIA = ("elbow", "silhouette", "gap")
+
+_COMPRESSION_HELP = (
+    "The compression ratio printed is raw 24-bit RGB (3 bytes per pixel) divided by the "
+    "quantized encoding: a palette of K 24-bit colours plus ceil(log2 K) bits of palette "
+    "index per pixel (no further entropy coding), so K=16 gives about 6x."
+)
+
+
+# --------------------------------------------------------------------------- errors and warnings
+
+
+class UsageError(Exception):
+    """A bad combination of arguments found after parsing: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``xpcluster: error: ...`` and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hint = f" (see '{self.prog} --help')"
+        raise _ParseError(f"{message}{hint}")
+
+
+class _ParseError(Exception):
+    pass
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(f"{PROG}: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def k_range(text: str) -> list[int]:
+    """argparse type for ``--k``: ``A:B`` (A to B inclusive), ``A:B:STEP`` or ``K1,K2,...``."""
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop, step = (*parts, 1) if len(parts) == 2 else parts
+            if step < 1 or stop < start:
+                raise ValueError
+            values = list(range(start, stop + 1, step))
+        else:
+            values = sorted({int(p) for p in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected A:B (inclusive), A:B:STEP or a list K1,K2,... of integers, got {text!r}"
+        ) from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"every K must be at least 1, got {text!r}")
+    return values
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A tqdm bar over named steps, on stderr, shown only for runs longer than ``delay``.
+
+    Silently does nothing when tqdm is not installed, when ``enabled`` is false, or (unless
+    ``file`` is given) when stderr is not a terminal.  While a step runs, the elapsed time
+    keeps ticking (a daemon thread refreshes the bar), so a long single ``fit`` shows life.
+    """
+
+    def __init__(self, total: int, desc: str, *, enabled: bool = True, file: Any = None,
+                 delay: float = 1.0, refresh_every: float = 0.5) -> None:
+        self._bar = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self._bar = tqdm(
+            total=total, desc=desc, file=file if file is not None else sys.stderr,
+            disable=False if file is not None else None, delay=delay, leave=False,
+            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} {postfix}",
+        )
+        self._thread = threading.Thread(target=self._tick, args=(refresh_every,), daemon=True)
+        self._thread.start()
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            bar = self._bar
+            if bar is not None and not bar.disable:
+                with contextlib.suppress(Exception):  # the bar may be closing under us
+                    bar.refresh()
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Run one step, labelled ``name`` on the bar while it runs."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(name, refresh=False)
+        yield
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- shared steps
+
+
+def estimator_class(method: str) -> type:
+    """The estimator class behind ``--method`` (looked up when needed, so the command
+    starts even while a method's module is missing from this installation)."""
+    name, module = ESTIMATORS[method]
+    cluster = importlib.import_module("xpcluster.cluster")
+    cls = getattr(cluster, name, None)
+    if cls is None:
+        qualified = f"xpcluster.cluster.{module}"
+        try:
+            cls = getattr(importlib.import_module(qualified), name, None)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise
+    if cls is None:
+        raise DataError(f"method {method!r} needs xpcluster.cluster.{name}, which this installation lacks")
+    return cls
+
+
+def _check_k(k: int, n: int, what: str) -> None:
+    if k > n:
+        raise DataError(f"K={k} is larger than the number of {what} ({n}); choose K between 1 and {n}")
+
+
+def _check_input(path: str) -> None:
+    if not Path(path).exists():
+        raise DataError(f"no such file: {path!r}")
+
+
+def _check_writable(path: Path, option: str) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"cannot write {option} {str(path)!r}: directory {str(parent)!r} does not exist")
+    if path.is_dir():
+        raise DataError(f"cannot write {option} {str(path)!r}: it is a directory")
+
+
+def _save_npy(array: np.ndarray, path: Path) -> None:
+    try:
+        with open(path, "wb") as f:  # np.save(path) would append '.npy' to other names
+            np.save(f, array, allow_pickle=False)
+    except OSError as exc:
+        raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _scalar(value: Any) -> float:
+    return float(to_numpy(value).reshape(()))
+
+
+def _prepare(data: np.ndarray, args: argparse.Namespace) -> tuple[Any, str]:
+    if args.dtype is not None:
+        data = data.astype(args.dtype)
+    return to_backend(data, args.backend, args.device)
+
+
+def _dispatch() -> Any:
+    from . import array_api_dispatch
+
+    return array_api_dispatch(True)
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    output, centers_path = Path(args.output), args.centers and Path(args.centers)
+    _check_input(args.data)
+    _check_writable(output, "-o")
+    if centers_path:
+        _check_writable(centers_path, "--centers")
+    cls = estimator_class(args.method)
+    with Progress(4, f"{PROG} fit", enabled=not args.quiet) as progress:
+        with progress.step("reading data"):
+            data = load_data(args.data)
+            n, d = data.shape
+            _check_k(args.n_clusters, n, f"samples in {args.data!r}")
+        with progress.step("placing data"):
+            x, where = _prepare(data, args)
+        with progress.step(f"fitting {cls.__name__}"):
+            estimator = cls(n_clusters=args.n_clusters, random_state=args.seed)
+            start = time.perf_counter()
+            with _dispatch():
+                estimator.fit(x)
+                # Read back inside the timing: on lazy backends this is when the work runs.
+                labels = to_numpy(estimator.labels_)
+                centers = to_numpy(estimator.cluster_centers_)
+                inertia = _scalar(estimator.inertia_)
+            seconds = time.perf_counter() - start
+        with progress.step("writing results"):
+            _save_npy(labels, output)
+            if centers_path:
+                _save_npy(centers, centers_path)
+    print(
+        f"fit: n={n} d={d} k={args.n_clusters} method={args.method} inertia={inertia:.6g} "
+        f"time={seconds:.3f}s backend={where} dtype={centers.dtype} -> {output}"
+        + (f", {centers_path}" if centers_path else "")
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- choose-k
+
+
+def _choose_k_module() -> Any:
+    try:
+        return importlib.import_module("xpcluster.choose_k")
+    except ModuleNotFoundError as exc:
+        if exc.name != "xpcluster.choose_k":
+            raise
+        raise DataError("choose-k needs xpcluster.choose_k, which this installation lacks") from None
+
+
+def _run_choose_k(args: argparse.Namespace) -> int:
+    _check_input(args.data)
+    choose = _choose_k_module()
+    if args.plot:
+        _check_writable(Path(args.plot), "--plot")
+        from .plotting import _matplotlib
+
+        _matplotlib()  # fail before the work, not after it, when matplotlib is missing
+    with Progress(3, f"{PROG} choose-k", enabled=not args.quiet) as progress:
+        with progress.step("reading data"):
+            data = load_data(args.data)
+            n, d = data.shape
+            _check_k(max(args.k), n, f"samples in {args.data!r}")
+        with progress.step("placing data"):
+            x, where = _prepare(data, args)
+        with progress.step(f"{args.method} over K={args.k[0]}..{args.k[-1]}"):
+            start = time.perf_counter()
+            with _dispatch():
+                result = choose.choose_k(x, args.k, method=args.method, random_state=args.seed)
+                table = _io.result_table(result)
+                chosen = _io.chosen_k(result)
+            seconds = time.perf_counter() - start
+    print(f"choose-k: n={n} d={d} method={args.method} K={_k_summary(args.k)} "
+          f"time={seconds:.3f}s backend={where}")
+    print(_io.format_table(table, chosen))
+    print(f"chosen K: {chosen}")
+    if args.plot:
+        from . import plotting
+
+        plot = {"elbow": plotting.plot_elbow, "gap": plotting.plot_gap,
+                "silhouette": plotting.plot_silhouette_scores}[args.method]
+        plot(result, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _k_summary(ks: Sequence[int]) -> str:
+    if len(ks) > 2 and all(b - a == ks[1] - ks[0] for a, b in zip(ks, ks[1:])):
+        step = ks[1] - ks[0]
+        return f"{ks[0]}:{ks[-1]}" + (f":{step}" if step != 1 else "")
+    return ",".join(map(str, ks))
+
+
+# --------------------------------------------------------------------------- quantize
+
+
+def compression_ratio(n_pixels: int, k: int) -> tuple[float, int, int]:
+    """``(ratio, raw_bytes, quantized_bytes)`` for ``n_pixels`` pixels and a K-colour palette:
+    raw 24-bit RGB against a palette of K 24-bit colours plus ceil(log2 K)-bit indices."""
+    raw_bits = 24 * n_pixels
+    index_bits = math.ceil(math.log2(k)) if k > 1 else 0
+    coded_bits = 24 * k + index_bits * n_pixels
+    return raw_bits / coded_bits, math.ceil(raw_bits / 8), math.ceil(coded_bits / 8)
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    _check_input(args.image)
+    _check_writable(output, "-o")
+    cls = estimator_class(args.method)
+    k = args.n_clusters
+    with Progress(5, f"{PROG} quantize", enabled=not args.quiet) as progress:
+        with progress.step("reading image"):
+            image = load_image(args.image)
+            height, width, _ = image.shape
+            pixels = image.reshape(-1, 3)
+            n = pixels.shape[0]
+            packed = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
+            distinct = int(np.unique(packed).size)
+            if k > distinct:
+                raise DataError(
+                    f"K={k} is larger than the number of distinct colours in {args.image!r} ({distinct}); "
+                    f"choose K between 1 and {distinct}"
+                )
+            colours = pixels.astype(args.dtype or np.float64)
+            if args.sample is not None and args.sample < n:
+                if args.sample < k:
+                    raise DataError(f"--sample {args.sample} is smaller than K={k}; sample at least K pixels")
+                rows = np.random.default_rng(args.seed).choice(n, size=args.sample, replace=False)
+                training = colours[rows]
+            else:
+                training = None
+        with progress.step("placing data"):
+            x_all, where = _prepare(colours, args)
+            x_fit = x_all if training is None else _prepare(training, args)[0]
+        with progress.step(f"fitting {cls.__name__}"):
+            estimator = cls(n_clusters=k, random_state=args.seed)
+            start = time.perf_counter()
+            with _dispatch():
+                estimator.fit(x_fit)
+                labels = estimator.labels_ if training is None else estimator.predict(x_all)
+                labels = to_numpy(labels)
+                palette = to_numpy(estimator.cluster_centers_)
+            seconds = time.perf_counter() - start
+        with progress.step("writing image"):
+            palette8 = np.clip(np.rint(palette), 0, 255).astype(np.uint8)
+            quantized = palette8[labels]
+            save_image(quantized.reshape(height, width, 3), output)
+        with progress.step("measuring"):
+            rms = float(np.sqrt(np.mean((quantized.astype(np.float64) - pixels) ** 2)))
+    ratio, raw_bytes, coded_bytes = compression_ratio(n, k)
+    fitted_on = f"{args.sample} sampled pixels" if training is not None else "all pixels"
+    index_bits = math.ceil(math.log2(k)) if k > 1 else 0
+    print(
+        f"quantize: {width}x{height} pixels, {distinct} colours -> k={k} (fit on {fitted_on}, "
+        f"method={args.method}) time={seconds:.3f}s backend={where}; RMS colour error {rms:.2f}/255 "
+        f"-> {output}"
+    )
+    print(
+        f"compression ratio {ratio:.2f}x: {raw_bytes} bytes raw 24-bit RGB -> {coded_bytes} bytes "
+        f"({k}-colour palette + {index_bits}-bit indices)"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backend and run options")
+    group.add_argument("--backend", choices=tuple(BACKENDS), default="numpy",
+                       help="array library to cluster with (default: numpy)")
+    group.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                       help="device to place the data on (default: cpu; cuda for cupy)")
+    group.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                       help="floating dtype to cluster in (default: the data's own, float64 for "
+                            "integers and images)")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bar (shown on a terminal for runs over a second when "
+                            "tqdm is installed); results are still printed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Clustering from the command line with xpcluster, on NumPy, PyTorch, JAX, "
+                    "Dask or CuPy arrays.",
+        epilog="Exit status: 0 success, 1 runtime error, 2 usage error. "
+               "`python -m xpcluster` runs the backend demo instead.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    fit = sub.add_parser(
+        "fit", help="cluster a data file, write the labels",
+        description="Cluster the rows of DATA into K clusters and write one label per row "
+                    "(NumPy .npy, int). Prints n, d, k, inertia, time and backend.",
+    )
+    fit.add_argument("data", metavar="DATA",
+                     help="samples x features table: .npy, .csv (numeric; a header line is "
+                          "detected) or .parquet (needs pyarrow: xpcluster[parquet])")
+    fit.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
+                     help="number of clusters, 1 <= K <= number of samples")
+    fit.add_argument("--method", choices=tuple(ESTIMATORS), default="kmeans",
+                     help="clustering estimator (default: kmeans)")
+    fit.add_argument("-o", "--output", required=True, metavar="LABELS.npy",
+                     help="where to write the labels (.npy)")
+    fit.add_argument("--centers", metavar="CENTERS.npy", help="also write the K x d cluster centres (.npy)")
+    _add_common(fit)
+    fit.set_defaults(run=_run_fit)
+
+    choose = sub.add_parser(
+        "choose-k", help="compare numbers of clusters, pick one",
+        description="Fit k-means for each K in a range, print the per-K table of the chosen "
+                    "criterion and the K it picks.",
+    )
+    choose.add_argument("data", metavar="DATA", help="samples x features table (.npy, .csv, .parquet)")
+    choose.add_argument("--k", type=k_range, default=k_range("2:10"), metavar="RANGE",
+                        help="Ks to try: A:B (inclusive), A:B:STEP or K1,K2,... (default: 2:10)")
+    choose.add_argument("--method", choices=CRITERIA, default="silhouette",
+                        help="elbow (inertia), silhouette (mean silhouette) or gap (gap "
+                             "statistic) (default: silhouette)")
+    choose.add_argument("--plot", metavar="OUT.png", help="also draw the criterion against K (needs "
+                                                          "matplotlib: xpcluster[plot])")
+    _add_common(choose)
+    choose.set_defaults(run=_run_choose_k)
+
+    quantize = sub.add_parser(
+        "quantize", help="reduce an image to K colours",
+        description="Colour quantization: cluster the RGB colours of IMAGE (PNG, JPEG, ... read "
+                    "with Pillow: xpcluster[cli]) with k-means and write the image redrawn in the "
+                    "K cluster colours. " + _COMPRESSION_HELP,
+    )
+    quantize.add_argument("image", metavar="IMAGE", help="input image (PNG, JPEG, ...)")
+    quantize.add_argument("-k", "--n-clusters", type=positive_int, default=16, metavar="K",
+                          help="number of colours (default: 16)")
+    quantize.add_argument("-o", "--output", required=True, metavar="OUT.png",
+                          help="output image; the format follows the suffix (PNG keeps the K "
+                               "colours exactly, JPEG does not)")
+    quantize.add_argument("--sample", type=positive_int, default=None, metavar="N",
+                          help="fit on N randomly chosen pixels, then assign every pixel to its "
+                               "nearest colour (faster on large images)")
+    quantize.add_argument("--method", choices=("kmeans", "minibatch"), default="kmeans",
+                          help="estimator (default: kmeans)")
+    _add_common(quantize)
+    quantize.set_defaults(run=_run_quantize)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.command == "fit":
+        for option, value in (("-o", args.output), ("--centers", args.centers)):
+            if value is not None and Path(value).suffix.lower() != ".npy":
+                raise UsageError(f"{option} must name a .npy file, got {value!r}")
+    if args.command == "choose-k":
+        if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
+            raise UsageError(f"--plot must name a .png file, got {args.plot!r}")
+        if args.method == "silhouette" and args.k[0] < 2:
+            raise UsageError("the silhouette needs K >= 2; start --k at 2")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _validate(args)
+    except (_ParseError, UsageError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return int(exc.code or 0)
+    debug = os.environ.get("XPCLUSTER_DEBUG", "") not in ("", "0")
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+        except DataError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 1
+        except MemoryError:
+            print(f"{PROG}: error: out of memory (try --sample, --dtype float32 or --backend dask)",
+                  file=sys.stderr)
+            return 1
+        except Exception as exc:  # the library's own errors (ValueError, ...) and surprises
+            if debug:
+                raise
+            message = _one_line(str(exc)) or "(no message)"
+            print(f"{PROG}: error: {type(exc).__name__}: {message}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

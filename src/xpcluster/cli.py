@@ -147,13 +147,14 @@ class Progress:
             disable=False if file is not None else None, delay=delay, leave=False,
             bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} {postfix}",
         )
-        self._thread = threading.Thread(target=self._tick, args=(refresh_every,), daemon=True)
+        self._thread = threading.Thread(target=self._tick, args=(refresh_every, delay), daemon=True)
         self._thread.start()
 
-    def _tick(self, every: float) -> None:
+    def _tick(self, every: float, delay: float) -> None:
+        shown_from = time.monotonic() + delay  # tqdm's refresh() would ignore its `delay`
         while not self._stop.wait(every):
             bar = self._bar
-            if bar is not None and not bar.disable:
+            if bar is not None and not bar.disable and time.monotonic() >= shown_from:
                 with contextlib.suppress(Exception):  # the bar may be closing under us
                     bar.refresh()
 

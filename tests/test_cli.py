@@ -1,0 +1,459 @@
+"""The ``xpcluster`` command, end to end.
+
+Success paths and a representative error of each kind run the command in a subprocess
+(``python -m xpcluster.cli``, the entry point's target); the long list of error messages
+runs ``main(argv)`` in this process, which returns the same exit status without the cost
+of starting Python for each.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from xpcluster import _io, cli
+
+needs_kmeans = pytest.mark.skipif(
+    importlib.util.find_spec("xpcluster.cluster._kmeans") is None,
+    reason="xpcluster.cluster.KMeans is not in this installation",
+)
+
+
+def run(*args, env=None):
+    """Run the command in a fresh process; returns (exit status, stdout, stderr)."""
+    environment = dict(os.environ, **(env or {}))
+    done = subprocess.run([sys.executable, "-m", "xpcluster.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, env=environment)
+    return done.returncode, done.stdout, done.stderr
+
+
+def call(capsys, *args):
+    """Run ``main`` in this process; returns (exit status, stdout, stderr)."""
+    status = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(err, *fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert lines[0].startswith("xpcluster: error: "), lines[0]
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+def blobs(n_per=40, d=3, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(k, d))
+    return np.concatenate([c + rng.normal(size=(n_per, d)) for c in centres])
+
+
+def reference_fit(X, k, seed=0):
+    """What the command must reproduce: the estimator on the same NumPy data."""
+    from xpcluster.cluster._kmeans import KMeans
+
+    model = KMeans(n_clusters=k, random_state=seed).fit(X)
+    return np.asarray(model.labels_), np.asarray(model.cluster_centers_), float(model.inertia_)
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory):
+    """The same small data set as .npy, .csv with a header, .csv without one."""
+    folder = tmp_path_factory.mktemp("data")
+    X = blobs()
+    np.save(folder / "x.npy", X)
+    np.savetxt(folder / "x.csv", X, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
+    np.savetxt(folder / "bare.csv", X, delimiter=",", fmt="%.17g")
+    return folder, X
+
+
+def make_png(path, height=24, width=32, colours=40, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(0, 256, size=(colours, 3), dtype=np.uint8)
+    pixels = palette[rng.integers(0, colours, size=(height, width))]
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+# ----------------------------------------------------------------------- subprocess: success
+
+
+@needs_kmeans
+def test_fit_npy_end_to_end(data_files, tmp_path):
+    folder, X = data_files
+    labels_path, centres_path = tmp_path / "labels.npy", tmp_path / "centres.npy"
+    status, out, err = run("fit", folder / "x.npy", "-k", 3, "--seed", 7, "-o", labels_path,
+                           "--centers", centres_path)
+    assert status == 0, err
+    labels, centres, inertia = reference_fit(X, 3, seed=7)
+    np.testing.assert_array_equal(np.load(labels_path), labels)
+    np.testing.assert_allclose(np.load(centres_path), centres, rtol=1e-12)
+    summary = out.strip().splitlines()
+    assert len(summary) == 1
+    for fragment in ("n=120", "d=3", "k=3", "method=kmeans", f"inertia={inertia:.6g}", "backend=numpy on cpu"):
+        assert fragment in summary[0]
+    assert "time=" in summary[0]
+
+
+@needs_kmeans
+@pytest.mark.parametrize("backend", ["torch", "jax", "dask"])
+def test_fit_on_other_backends_matches_numpy(backend, data_files, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    folder, X = data_files
+    labels_path = tmp_path / "labels.npy"
+    status, out, err = run("fit", folder / "x.csv", "-k", 3, "-o", labels_path, "--backend", backend, "-q")
+    assert status == 0, err
+    assert f"backend={backend} on cpu" in out
+    labels, _, _ = reference_fit(X, 3)
+    np.testing.assert_array_equal(np.load(labels_path), labels)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xpcluster.choose_k") is None, reason="xpcluster.choose_k is not there yet")
+def test_choose_k_end_to_end(data_files, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the 'plot' extra)")
+    folder, X = data_files
+    plot = tmp_path / "elbow.png"
+    status, out, err = run("choose-k", folder / "x.npy", "--k", "2:6", "--method", "silhouette", "--plot", plot)
+    assert status == 0, err
+    from xpcluster.choose_k import choose_k
+
+    expected = choose_k(X, [2, 3, 4, 5, 6], method="silhouette", random_state=0)
+    table = _io.result_table(expected)
+    assert f"chosen K: {_io.chosen_k(expected)}" in out
+    assert _io.chosen_k(expected) == 3  # three well separated blobs
+    for i, k in enumerate(table["k"]):
+        row = next(line for line in out.splitlines() if line[2:].split()[:1] == [str(k)])
+        assert f"{table['silhouette'][i]:.6g}" in row
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+@needs_kmeans
+def test_quantize_end_to_end(tmp_path):
+    pytest.importorskip("PIL", reason="Pillow is not installed (the 'cli' extra)")
+    from PIL import Image
+
+    source = tmp_path / "in.png"
+    pixels = make_png(source)
+    out_path = tmp_path / "out.png"
+    status, out, err = run("quantize", source, "-k", 4, "-o", out_path, "--sample", 300)
+    assert status == 0, err
+    with Image.open(out_path) as image:
+        quantized = np.asarray(image.convert("RGB"))
+    assert quantized.shape == pixels.shape
+    assert len(np.unique(quantized.reshape(-1, 3), axis=0)) <= 4
+    # The same steps by hand: fit on the same 300 sampled pixels, every pixel to its nearest centre.
+    from xpcluster.cluster._kmeans import KMeans
+
+    colours = pixels.reshape(-1, 3).astype(np.float64)
+    sample = np.random.default_rng(0).choice(len(colours), size=300, replace=False)
+    model = KMeans(n_clusters=4, random_state=0).fit(colours[sample])
+    palette = np.clip(np.rint(np.asarray(model.cluster_centers_)), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(quantized, palette[np.asarray(model.predict(colours))].reshape(pixels.shape))
+    ratio, raw, coded = cli.compression_ratio(24 * 32, 4)
+    assert f"compression ratio {ratio:.2f}x" in out
+    assert raw == 24 * 32 * 3 and coded == (4 * 24 + 2 * 24 * 32) // 8
+    assert "fit on 300 sampled pixels" in out
+
+
+# ----------------------------------------------------------------------- subprocess: errors
+
+
+def test_errors_in_a_fresh_process(tmp_path):
+    status, out, err = run("fit", tmp_path / "missing.npy", "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 1 and out == ""
+    assert_one_line_error(err, "no such file", "missing.npy")
+    status, _, err = run("fit", tmp_path / "missing.npy", "-k", 0, "-o", tmp_path / "l.npy")
+    assert status == 2
+    assert_one_line_error(err, "-k/--n-clusters", "at least 1")
+    status, out, _ = run("--help")
+    assert status == 0 and all(c in out for c in ("fit", "choose-k", "quantize"))
+
+
+# ----------------------------------------------------------------------- in process: success
+
+
+@needs_kmeans
+def test_fit_in_process_csv_header_detection_and_float32(data_files, tmp_path, capsys):
+    folder, X = data_files
+    labels, _, _ = reference_fit(X, 3)
+    for name in ("x.csv", "bare.csv"):
+        out_path = tmp_path / f"{name}.npy"
+        status, out, err = call(capsys, "fit", folder / name, "-k", 3, "-o", out_path)
+        assert status == 0, err
+        assert "n=120 d=3" in out
+        np.testing.assert_array_equal(np.load(out_path), labels)
+    status, out, err = call(capsys, "fit", folder / "x.npy", "-k", 3, "-o", tmp_path / "f.npy", "--dtype", "float32")
+    assert status == 0, err
+    assert "dtype=float32" in out
+
+
+@needs_kmeans
+def test_fit_in_process_parquet(data_files, tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (the 'parquet' extra)")
+    import pyarrow.parquet as pq
+
+    folder, X = data_files
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2]}), path)
+    status, out, err = call(capsys, "fit", path, "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), reference_fit(X, 3)[0])
+    pq.write_table(pa.table({"a": X[:, 0], "name": ["x"] * len(X)}), path)
+    status, _, err = call(capsys, "fit", path, "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 1
+    assert_one_line_error(err, "column 'name' is not numeric")
+
+
+def test_every_subcommand_has_help(capsys):
+    for command, fragments in {
+        "fit": ("--method", "kmedoids", "--backend", "--centers", ".parquet"),
+        "choose-k": ("--k", "A:B", "gap", "--plot"),
+        "quantize": ("--sample", "compression ratio", "ceil(log2 K)"),
+    }.items():
+        status, out, _ = call(capsys, command, "--help")
+        assert status == 0
+        text = " ".join(out.split())  # argparse wraps lines
+        for fragment in fragments:
+            assert fragment in text, (command, fragment)
+
+
+# ----------------------------------------------------------------------- in process: errors
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["fit", "x.npy", "-k", "0", "-o", "l.npy"], ["at least 1"]),
+        (["fit", "x.npy", "-k", "-3", "-o", "l.npy"], ["at least 1"]),
+        (["fit", "x.npy", "-k", "three", "-o", "l.npy"], ["positive integer", "'three'"]),
+        (["fit", "x.npy", "-k", "3"], ["-o/--output"]),
+        (["fit", "x.npy", "-k", "3", "-o", "l.txt"], ["-o must name a .npy file"]),
+        (["fit", "x.npy", "-k", "3", "-o", "l.npy", "--backend", "tensorflow"], ["invalid choice", "tensorflow"]),
+        (["fit", "x.npy", "-k", "3", "-o", "l.npy", "--device", "tpu"], ["invalid choice", "tpu"]),
+        (["fit", "x.npy", "-k", "3", "-o", "l.npy", "--method", "dbscan"], ["invalid choice", "dbscan"]),
+        (["choose-k", "x.npy", "--k", "5:2"], ["A:B", "'5:2'"]),
+        (["choose-k", "x.npy", "--k", "0:4"], ["at least 1"]),
+        (["choose-k", "x.npy", "--k", "1:4", "--method", "silhouette"], ["silhouette needs K >= 2"]),
+        (["choose-k", "x.npy", "--plot", "out.jpg"], ["--plot must name a .png"]),
+        (["quantize", "in.png", "-k", "0", "-o", "o.png"], ["at least 1"]),
+        (["quantize", "in.png", "-o", "o.png", "--sample", "0"], ["at least 1"]),
+        (["frobnicate"], ["invalid choice", "frobnicate"]),
+        ([], ["required"]),
+    ],
+)
+def test_usage_errors_exit_2(args, fragments, capsys):
+    status, out, err = call(capsys, *args)
+    assert status == 2 and out == ""
+    assert_one_line_error(err, *fragments)
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    files = {}
+    files["three_d.npy"] = np.zeros((2, 2, 2))
+    files["strings.npy"] = np.array([["a", "b"]])
+    files["empty.npy"] = np.zeros((0, 3))
+    files["nan.npy"] = np.array([[1.0, 2.0], [np.nan, 1.0]])
+    for name, array in files.items():
+        np.save(tmp_path / name, array)
+    (tmp_path / "words.csv").write_text("a,b\n1,2\n3,x\n")
+    (tmp_path / "ragged.csv").write_text("1,2\n3,4,5\n")
+    (tmp_path / "header_only.csv").write_text("a,b\n")
+    (tmp_path / "data.txt").write_text("1 2\n")
+    (tmp_path / "not_npy.npy").write_text("hello")
+    (tmp_path / "not_image.png").write_text("hello")
+    np.save(tmp_path / "ok.npy", np.arange(10.0).reshape(5, 2))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["fit", "{d}/nope.npy", "-k", "2", "-o", "{d}/l.npy"], ["no such file", "nope.npy"]),
+        (["fit", "{d}/data.txt", "-k", "2", "-o", "{d}/l.npy"], ["unknown data format '.txt'", ".npy, .csv, .parquet"]),
+        (["fit", "{d}/three_d.npy", "-k", "2", "-o", "{d}/l.npy"], ["3-D array"]),
+        (["fit", "{d}/strings.npy", "-k", "1", "-o", "{d}/l.npy"], ["real numbers"]),
+        (["fit", "{d}/empty.npy", "-k", "1", "-o", "{d}/l.npy"], ["no data"]),
+        (["fit", "{d}/nan.npy", "-k", "1", "-o", "{d}/l.npy"], ["non-finite value (nan) at row 1, column 0"]),
+        (["fit", "{d}/not_npy.npy", "-k", "1", "-o", "{d}/l.npy"], ["cannot read", "as .npy"]),
+        (["fit", "{d}/words.csv", "-k", "1", "-o", "{d}/l.npy"], ["line 3", "'x' is not a number"]),
+        (["fit", "{d}/ragged.csv", "-k", "1", "-o", "{d}/l.npy"], ["line 2", "3 fields"]),
+        (["fit", "{d}/header_only.csv", "-k", "1", "-o", "{d}/l.npy"], ["header but no data"]),
+        (["fit", "{d}/ok.npy", "-k", "6", "-o", "{d}/l.npy"], ["K=6 is larger than the number of samples", "(5)"]),
+        (["fit", "{d}/ok.npy", "-k", "2", "-o", "{d}/no/dir/l.npy"], ["directory", "does not exist"]),
+        (["fit", "{d}/ok.npy", "-k", "2", "-o", "{d}/l.npy", "--backend", "numpy", "--device", "cuda"],
+         ["device 'cuda' is not available for backend 'numpy'"]),
+        (["choose-k", "{d}/ok.npy", "--k", "2:6"], ["K=6 is larger than the number of samples"]),
+        (["quantize", "{d}/not_image.png", "-k", "2", "-o", "{d}/o.png"], ["cannot read", "as an image"]),
+        (["quantize", "{d}/nope.png", "-k", "2", "-o", "{d}/o.png"], ["no such file"]),
+    ],
+)
+def test_runtime_errors_exit_1(args, fragments, bad_files, capsys):
+    if args[0] == "choose-k" and importlib.util.find_spec("xpcluster.choose_k") is None:
+        pytest.skip("xpcluster.choose_k is not there yet")
+    if args[0] == "quantize" and importlib.util.find_spec("PIL") is None:
+        pytest.skip("Pillow is not installed")
+    status, out, err = call(capsys, *(a.format(d=bad_files) for a in args))
+    assert status == 1 and out == ""
+    assert_one_line_error(err, *fragments)
+    assert not (bad_files / "l.npy").exists()
+
+
+def test_backend_not_installed(bad_files, capsys, monkeypatch):
+    # Whatever is installed here, make 'cupy' (and 'torch') unimportable for this call.
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for backend in ("cupy", "torch"):
+        status, _, err = call(capsys, "fit", bad_files / "ok.npy", "-k", "2", "-o", bad_files / "l.npy",
+                              "--backend", backend)
+        assert status == 1
+        assert_one_line_error(err, f"backend '{backend}' is not installed: pip install 'xpcluster[{backend}]'")
+
+
+def test_device_not_available(bad_files, capsys):
+    cases = []
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            cases.append(("torch", "cuda", "PyTorch sees no CUDA GPU"))
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            cases.append(("jax", "cuda", "JAX has no gpu device"))
+    if importlib.util.find_spec("cupy") is not None:
+        cases.append(("cupy", "cpu", "CuPy runs on CUDA GPUs only"))
+    if not cases:
+        pytest.skip("every installed backend has a GPU here")
+    for backend, device, fragment in cases:
+        status, _, err = call(capsys, "fit", bad_files / "ok.npy", "-k", "2", "-o", bad_files / "l.npy",
+                              "--backend", backend, "--device", device)
+        assert status == 1
+        assert_one_line_error(err, f"device '{device}' is not available for backend '{backend}'", fragment)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, capsys, monkeypatch):
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    status, _, err = call(capsys, "fit", tmp_path / "x.parquet", "-k", "2", "-o", tmp_path / "l.npy")
+    assert status == 1
+    assert_one_line_error(err, "needs pyarrow: pip install 'xpcluster[parquet]'")
+
+
+def test_missing_estimator_is_reported(bad_files, capsys, monkeypatch):
+    import xpcluster.cluster
+
+    monkeypatch.setitem(cli.ESTIMATORS, "kmeans", ("NoSuchKMeans", "_no_such_module"))
+    monkeypatch.delattr(xpcluster.cluster, "NoSuchKMeans", raising=False)
+    status, _, err = call(capsys, "fit", bad_files / "ok.npy", "-k", "2", "-o", bad_files / "l.npy")
+    assert status == 1
+    assert_one_line_error(err, "method 'kmeans' needs xpcluster.cluster.NoSuchKMeans")
+
+
+@needs_kmeans
+def test_quantize_k_above_distinct_colours_and_sample_below_k(tmp_path, capsys):
+    pytest.importorskip("PIL", reason="Pillow is not installed (the 'cli' extra)")
+    make_png(tmp_path / "in.png", colours=5)
+    status, _, err = call(capsys, "quantize", tmp_path / "in.png", "-k", "6", "-o", tmp_path / "o.png")
+    assert status == 1
+    assert_one_line_error(err, "K=6 is larger than the number of distinct colours", "(5)")
+    status, _, err = call(capsys, "quantize", tmp_path / "in.png", "-k", "4", "-o", tmp_path / "o.png",
+                          "--sample", "3")
+    assert status == 1
+    assert_one_line_error(err, "--sample 3 is smaller than K=4")
+
+
+def test_library_errors_become_one_line(bad_files, capsys, monkeypatch):
+    class Exploding:
+        def __init__(self, **params):
+            pass
+
+        def fit(self, X):
+            raise ValueError("something inside went wrong\nwith a second line")
+
+    monkeypatch.setattr(cli, "estimator_class", lambda method: Exploding)
+    status, _, err = call(capsys, "fit", bad_files / "ok.npy", "-k", "2", "-o", bad_files / "l.npy")
+    assert status == 1
+    assert_one_line_error(err, "ValueError: something inside went wrong")
+    monkeypatch.setenv("XPCLUSTER_DEBUG", "1")
+    with pytest.raises(ValueError, match="something inside"):
+        cli.main(["fit", str(bad_files / "ok.npy"), "-k", "2", "-o", str(bad_files / "l.npy")])
+
+
+def test_warnings_are_one_line(bad_files, capsys, monkeypatch):
+    import warnings
+
+    class Warning_:
+        def __init__(self, **params):
+            pass
+
+        def fit(self, X):
+            warnings.warn("clusters collapsed\ndetails", UserWarning)
+            self.labels_ = np.zeros(X.shape[0], dtype=np.int64)
+            self.cluster_centers_ = X[:2]
+            self.inertia_ = 1.0
+            return self
+
+    monkeypatch.setattr(cli, "estimator_class", lambda method: Warning_)
+    status, out, err = call(capsys, "fit", bad_files / "ok.npy", "-k", "2", "-o", bad_files / "l.npy")
+    assert status == 0
+    assert err.strip() == "xpcluster: warning: clusters collapsed"
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def test_k_range_syntax():
+    assert cli.k_range("2:5") == [2, 3, 4, 5]
+    assert cli.k_range("2:12:5") == [2, 7, 12]
+    assert cli.k_range("8,2,4,4") == [2, 4, 8]
+    assert cli.k_range("3:3") == [3]
+
+
+def test_compression_ratio_definition():
+    assert cli.compression_ratio(1000, 16)[0] == pytest.approx(24_000 / (16 * 24 + 4 * 1000))
+    assert cli.compression_ratio(1000, 17)[0] == pytest.approx(24_000 / (17 * 24 + 5 * 1000))
+    assert cli.compression_ratio(1000, 1)[0] == pytest.approx(24_000 / 24)
+
+
+def test_progress_bar_draws_steps_and_stays_silent_when_disabled():
+    import io
+
+    pytest.importorskip("tqdm", reason="tqdm is not installed (the 'cli' extra)")
+    import time
+
+    stream = io.StringIO()
+    with cli.Progress(2, "xpcluster fit", file=stream, delay=0, refresh_every=0.01) as progress:
+        with progress.step("reading data"):
+            time.sleep(0.1)
+        with progress.step("fitting"):
+            time.sleep(0.1)  # the bar keeps refreshing while a step runs
+    text = stream.getvalue()
+    assert "xpcluster fit: 0/2" in text and "reading data" in text
+    assert "xpcluster fit: 1/2" in text and "fitting" in text
+    late = io.StringIO()
+    with cli.Progress(1, "x", file=late, delay=5, refresh_every=0.01) as progress:
+        with progress.step("short"):
+            time.sleep(0.05)
+    assert late.getvalue() == ""  # runs shorter than `delay` show nothing
+    quiet = io.StringIO()
+    with cli.Progress(1, "x", enabled=False, file=quiet) as progress:
+        with progress.step("a"):
+            pass
+    assert quiet.getvalue() == ""
+
+
+def test_dask_blocks_are_sized_sensibly():
+    assert _io.dask_rows_per_block(500, 3, 8) == 500  # small data: one block
+    rows = _io.dask_rows_per_block(10_000_000, 100, 8)
+    assert rows * 100 * 8 <= _io.DASK_BLOCK_BYTES and rows >= 1000

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from typing import Iterator
 
 #: Bytes of temporary memory one chunk of an assignment pass may use by default.
-DEFAULT_MEMORY_BUDGET_BYTES = 32 * 2**20
+DEFAULT_MEMORY_BUDGET_BYTES = 64 * 2**20
 
 _budget: ContextVar[int] = ContextVar("xpcluster_memory_budget", default=DEFAULT_MEMORY_BUDGET_BYTES)
 

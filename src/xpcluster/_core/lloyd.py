@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .assign import assign_labels
+from .assign import assign_labels, prepare_rows
 from .chunks import memory_budget
 from .init import INIT_METHODS
 from .update import update_centroids
@@ -36,9 +36,11 @@ def kmeans2_core(x: Any, start: tuple[Any, ...], *, init: str, k: int, n_iter: i
         else:
             centroids = INIT_METHODS[init][1](x, start, k, xp=xp, caps=caps)
 
+        prepared = prepare_rows(x, centroids[0:1, :], xp=xp)
+
         def step(_: Any, state: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
             centroids, _, any_empty = state
-            result = assign_labels(x, centroids, xp=xp, caps=caps, with_sums=True)
+            result = assign_labels(x, centroids, xp=xp, caps=caps, with_sums=True, prepared=prepared)
             centroids, has_members = update_centroids(result.sums, result.counts, centroids, xp=xp)
             return centroids, result.labels, any_empty | ~xp.all(has_members)
 
@@ -47,7 +49,9 @@ def kmeans2_core(x: Any, start: tuple[Any, ...], *, init: str, k: int, n_iter: i
         return caps.fori_loop(0, n_iter, step, (centroids, labels, no_empty))
 
 
-def _threshold_loop(x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any) -> tuple[Any, Any, Any]:
+def _threshold_loop(
+    x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any, prepared: Any = None
+) -> tuple[Any, Any, Any]:
     """SciPy's ``_kmeans``: iterate until the mean distance changes by at most ``thresh``.
 
     Clusters that lose all their members drop out (``alive`` false) and are never chosen
@@ -65,7 +69,9 @@ def _threshold_loop(x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any
 
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
         centroids, alive, previous, _, _, previous_labels, _ = state
-        result = assign_labels(x, centroids, xp=xp, caps=caps, with_sums=True, with_distances=True, alive=alive)
+        result = assign_labels(
+            x, centroids, xp=xp, caps=caps, with_sums=True, with_distances=True, alive=alive, prepared=prepared
+        )
         distortion = xp.mean(result.distances)
         centroids, has_members = update_centroids(result.sums, result.counts, centroids, xp=xp)
         settled = xp.all(result.labels == previous_labels)
@@ -90,10 +96,15 @@ def kmeans_core(x: Any, start: Any, *, thresh: float, xp: Any, caps: Any, budget
     """
     with memory_budget(budget):
         if xp.isdtype(start.dtype, "real floating"):
-            return _threshold_loop(x, start, thresh, xp=xp, caps=caps)
+            prepared = prepare_rows(x, start[0:1, :], xp=xp)
+            return _threshold_loop(x, start, thresh, xp=xp, caps=caps, prepared=prepared)
+
+        first = caps.take_rows(x, start[0, :])
+        prepared = prepare_rows(x, first[0:1, :], xp=xp)
 
         def restart(r: Any, best: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-            book, alive, distortion = _threshold_loop(x, caps.take_rows(x, start[r, :]), thresh, xp=xp, caps=caps)
+            start_book = caps.take_rows(x, start[r, :])
+            book, alive, distortion = _threshold_loop(x, start_book, thresh, xp=xp, caps=caps, prepared=prepared)
             better = distortion < best[2]
             return (
                 xp.where(better, book, best[0]),
@@ -101,7 +112,6 @@ def kmeans_core(x: Any, start: Any, *, thresh: float, xp: Any, caps: Any, budget
                 xp.where(better, distortion, best[2]),
             )
 
-        first = caps.take_rows(x, start[0, :])
         empty_book = xp.zeros_like(first)
         none_alive = xp.zeros_like(first[:, 0], dtype=xp.bool)
         never = xp.full_like(first[0, 0], math.inf)

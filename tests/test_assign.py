@@ -1,0 +1,69 @@
+"""The assignment pass: prepared rows give the per-block path's answer; the budget decides."""
+import numpy as np
+import pytest
+
+import array_api_compat
+
+import xpcluster
+from xpcluster._backends import capabilities_for
+from xpcluster._backends import numpy as numpy_caps
+from xpcluster._core.assign import assign_labels, prepare_rows
+from backends import to_numpy
+
+
+def _problem(dtype, offset):
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(700, 5)) + offset).astype(dtype)
+    centroids = x[rng.choice(700, size=9, replace=False)] + 0.01
+    return x, centroids
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_prepared_rows_give_the_same_assignment(xp, dtype, offset):
+    x_np, c_np = _problem(dtype, offset)
+    x, c = xp.asarray(x_np), xp.asarray(c_np)
+    nxp = array_api_compat.array_namespace(x)
+    caps = capabilities_for(nxp)
+    prepared = prepare_rows(x, c[1:2, :], xp=nxp)
+    if prepared is None:  # Dask with unknown row counts keeps the per-block path
+        assert to_numpy(x).shape[0] == 700
+        return
+    with xpcluster.memory_budget(2**14):  # small blocks, so several are combined
+        plain = assign_labels(x, c, xp=nxp, caps=caps, with_sums=True, with_distances=True)
+        fast = assign_labels(x, c, xp=nxp, caps=caps, with_sums=True, with_distances=True, prepared=prepared)
+    np.testing.assert_array_equal(to_numpy(fast.labels), to_numpy(plain.labels))
+    rtol = 2e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(to_numpy(fast.distances), to_numpy(plain.distances), rtol=rtol, atol=rtol * (1 + offset))
+    np.testing.assert_array_equal(to_numpy(fast.counts), to_numpy(plain.counts))
+    np.testing.assert_allclose(to_numpy(fast.sums), to_numpy(plain.sums), rtol=rtol * 10)
+    # and both are the nearest centroids by a direct computation
+    direct = ((x_np[:, None, :].astype(np.float64) - c_np[None, :, :]) ** 2).sum(axis=2)
+    expected = direct.argmin(axis=1)
+    ambiguous = np.sort(direct, axis=1)[:, 1] - direct.min(axis=1) < 1e-3 * (1 + offset)
+    np.testing.assert_array_equal(to_numpy(fast.labels)[~ambiguous], expected[~ambiguous])
+
+
+def test_prepare_rows_respects_the_memory_budget():
+    x = np.zeros((1000, 10))
+    xp = array_api_compat.array_namespace(x)
+    needed = 1000 * (2 * 10 + 1) * 8
+    with xpcluster.memory_budget(needed):
+        prepared = prepare_rows(x, x[:1], xp=xp)
+    assert prepared is not None and prepared.rows.shape == (1000, 11)
+    np.testing.assert_array_equal(prepared.rows[:, -1], 1.0)
+    with xpcluster.memory_budget(needed - 1):
+        assert prepare_rows(x, x[:1], xp=xp) is None
+
+
+def test_numpy_segment_sums_without_scipy(monkeypatch):
+    """Without SciPy the NumPy capability falls back to bincount, with the same answer."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(300, 4)).astype(np.float32)
+    ids = rng.integers(0, 6, size=300).astype(np.int32)
+    with_scipy = numpy_caps.segment_sums(values, ids, 8)
+    monkeypatch.setattr(numpy_caps, "_sparse", None)
+    without = numpy_caps.segment_sums(values, ids, 8)
+    assert without[0].dtype == np.float32
+    np.testing.assert_allclose(without[0], with_scipy[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(without[1], with_scipy[1])

@@ -19,6 +19,31 @@ class Assignment(NamedTuple):
     inertia: Any | None = None  # 0-d sum of (weighted) squared distances to the nearest centroid, if asked for
 
 
+class PreparedRows(NamedTuple):
+    """The data of a Lloyd loop laid out once for its assignment passes (see prepare_rows)."""
+
+    rows: Any  # (n, d + 1): x - origin, then a column of ones
+    origin: Any  # (1, d)
+
+
+def prepare_rows(x: Any, origin: Any, *, xp: Any) -> PreparedRows | None:
+    """``[x - origin, 1]`` when it fits the memory budget, else ``None``.
+
+    A loop that assigns the same rows many times can then score a block with a single
+    matrix product, ``[x - o, 1] @ [[-(c - o)^T], [0.5|c - o|^2]]``, instead of shifting
+    the block and subtracting from the product on every pass (two passes over each block
+    that cost as much as the product itself on CPU).  Building it holds ``x - origin`` and
+    the result at once, so both count against the budget; larger data keeps the
+    per-block shift and stays within the budget.
+    """
+    n, d = x.shape
+    if n is None or n != n:  # unknown row count (Dask): keep the per-block path
+        return None
+    if n * (2 * d + 1) * (xp.finfo(x.dtype).bits // 8) > memory_budget_bytes():
+        return None
+    return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
+
+
 def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None) -> int:
     """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget,
     and whose score block stays near ``block_bytes`` when the backend prefers that."""
@@ -40,6 +65,7 @@ def assign_labels(
     alive: Any = None,
     weights: Any = None,
     with_inertia: bool = False,
+    prepared: PreparedRows | None = None,
 ) -> Assignment:
     """Label every row of ``x`` (n, d) with its nearest row of ``centroids`` (k, d).
 
@@ -55,10 +81,16 @@ def assign_labels(
     rows travel with their weights as one extra column of a copy of ``x``; without
     ``weights`` nothing changes.  ``with_inertia`` adds the (weighted) sum of squared
     distances of the rows to their centroid, computed directly like ``distances``.
+
+    ``prepared`` (from :func:`prepare_rows` on this ``x``) scores each block with one matrix
+    product, shifting by its fixed origin instead of the first centroid; the results are
+    the same up to rounding.  It is used for unweighted passes without inertia.
     """
     n, d = x.shape
     k = centroids.shape[0]
-    origin = centroids[0:1, :]
+    if weights is not None or with_inertia:
+        prepared = None
+    origin = centroids[0:1, :] if prepared is None else prepared.origin
     shifted = centroids - origin
     half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
     if alive is not None:
@@ -69,8 +101,18 @@ def assign_labels(
             x, weights, rows, origin, shifted, half_sq_norms,
             xp=xp, caps=caps, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
         )
-    process = functools.partial(_assign_block, with_distances=with_distances, with_sums=with_sums)
-    per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
+    options = {"with_distances": with_distances, "with_sums": with_sums}
+    if prepared is None:
+        process = functools.partial(_assign_block, **options)
+        per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
+    else:
+        score_weights = xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
+        process = functools.partial(_assign_prepared_block, **options)
+        per_row, totals = caps.map_row_chunks(prepared.rows, rows, process, shifted, score_weights)
+        if with_sums:
+            # Sums of the shifted rows (plus their column of ones), moved back by the origin.
+            shifted_sums, counts = totals
+            totals = (shifted_sums[:, :d] + xp.astype(counts, shifted_sums.dtype)[:, None] * origin, counts)
     return Assignment(
         labels=per_row[0],
         distances=per_row[1] if with_distances else None,
@@ -142,6 +184,23 @@ def _assign_block(
     per_row, totals = (labels,), ()
     if with_distances:
         diff = block_shifted - bxp.take(shifted, labels, axis=0)
+        per_row += (bxp.sqrt(bxp.sum(diff * diff, axis=1)),)
+    if with_sums:
+        totals = bcaps.segment_sums(block, labels, shifted.shape[0])
+    return per_row, totals
+
+
+def _assign_prepared_block(
+    block: Any, shifted: Any, score_weights: Any, *, with_distances: bool, with_sums: bool
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """One block of prepared rows ``[x - origin, 1]``: scores are one matrix product."""
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    labels = bcaps.nearest_index(bxp.matmul(block, score_weights))
+    per_row, totals = (labels,), ()
+    if with_distances:
+        d = shifted.shape[1]
+        diff = block[:, :d] - bxp.take(shifted, labels, axis=0)
         per_row += (bxp.sqrt(bxp.sum(diff * diff, axis=1)),)
     if with_sums:
         totals = bcaps.segment_sums(block, labels, shifted.shape[0])

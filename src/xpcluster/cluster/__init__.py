@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from ._base import NotFittedError
+from ._kmeans import ConvergenceWarning, KMeans
 
-__all__ = ["NotFittedError"]
+__all__ = ["ConvergenceWarning", "KMeans", "NotFittedError"]

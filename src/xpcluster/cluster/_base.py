@@ -7,8 +7,10 @@ attributes end in ``_`` and live in the namespace and on the device of the data 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+import sys
 from typing import Any
 
 import array_api_compat
@@ -86,10 +88,25 @@ def _same(a: Any, b: Any) -> bool:
 def check_is_fitted(estimator: Any, attribute: str = "cluster_centers_") -> None:
     """Raise :class:`NotFittedError` unless ``fit`` has run."""
     if not hasattr(estimator, attribute):
-        raise NotFittedError(
+        raise _not_fitted_error_type()(
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
             "appropriate arguments before using this estimator."
         )
+
+
+def _not_fitted_error_type() -> type:
+    """:class:`NotFittedError`, also a ``sklearn.exceptions.NotFittedError`` when scikit-learn
+    is loaded (so ``except`` clauses and checks written for scikit-learn catch it); never
+    imports scikit-learn itself."""
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return NotFittedError
+    return _with_sklearn_error(sklearn_exceptions.NotFittedError)
+
+
+@functools.cache
+def _with_sklearn_error(sklearn_error: type) -> type:
+    return type("NotFittedError", (NotFittedError, sklearn_error), {"__module__": __name__})
 
 
 def validate_data(
@@ -107,10 +124,28 @@ def validate_data(
     ``X``'s library and device.  Integer and boolean input becomes the default float;
     float32 stays float32.  Lists and tuples are converted as NumPy would.
     """
-    xp, device, (X, *_) = resolve(X, like)
+    if _is_sparse(X):
+        raise TypeError(
+            f"{type(estimator).__name__} does not accept sparse input (got a {type(X).__name__}); "
+            "convert it to a dense array first, e.g. with X.toarray()"
+        )
+    names = _feature_names(X)
+    if like is not None and _is_placeholder(X):
+        # Inside a trace (jax.jit) the data has no device yet: only the library must match.
+        xp, device, (X,) = resolve(X)
+        if array_api_compat.array_namespace(like) is not xp:
+            raise TypeError(f"{type(estimator).__name__} was fitted on arrays of another library than X's")
+    else:
+        xp, device, (X, *_) = resolve(X, like)
+    if getattr(X.dtype, "kind", None) == "O":
+        # NumPy object arrays (e.g. from mixed-type data frames): numbers become float64;
+        # anything else fails here with NumPy's TypeError, as in scikit-learn.
+        X = xp.astype(X, xp.float64)
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported; {type(estimator).__name__} needs real numbers")
     if X.ndim != 2:
         raise ValueError(
-            f"Expected 2D array, got {X.ndim}D array instead; reshape your data with "
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data with "
             "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
         )
     n, d = X.shape
@@ -131,9 +166,139 @@ def validate_data(
         X = xp.astype(X, target)
     if reset:
         estimator.n_features_in_ = d
-    elif d != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {d} features, but {type(estimator).__name__} is expecting "
-            f"{estimator.n_features_in_} features as input."
-        )
+        if names is not None:
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    else:
+        _check_feature_names(estimator, names)
+        if d != estimator.n_features_in_:
+            raise ValueError(
+                f"X has {d} features, but {type(estimator).__name__} is expecting "
+                f"{estimator.n_features_in_} features as input."
+            )
     return xp, device, X
+
+
+def _is_placeholder(X: Any) -> bool:
+    """An array of a trace, which has no device (``device(X)`` is None)."""
+    return array_api_compat.is_array_api_obj(X) and array_api_compat.device(X) is None
+
+
+def _is_sparse(X: Any) -> bool:
+    """A SciPy sparse matrix or array (recognised without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def _feature_names(X: Any) -> Any:
+    """Column names of a data frame (pandas, polars, ...) when they are all strings, else None."""
+    if array_api_compat.is_array_api_obj(X) or not hasattr(X, "columns"):
+        return None
+    try:
+        names = list(X.columns)
+    except TypeError:
+        return None
+    if not names:
+        return None
+    types = sorted({type(name).__qualname__ for name in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but your "
+            f"input has {types} as feature name / column name types. Convert them all to strings "
+            "(e.g. X.columns = X.columns.astype(str)) or to a non-string type."
+        )
+    if types != ["str"]:
+        return None
+    import numpy as np  # feature names are host metadata, as in scikit-learn
+
+    return np.asarray(names, dtype=object)
+
+
+def _check_feature_names(estimator: Any, names: Any) -> None:
+    """scikit-learn's rules for column names seen at ``fit`` and at prediction time."""
+    import warnings
+
+    fitted = getattr(estimator, "feature_names_in_", None)
+    name = type(estimator).__name__
+    if fitted is None and names is None:
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {name} was fitted without feature names", UserWarning, stacklevel=4)
+        return
+    if names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {name} was fitted with feature names", UserWarning, stacklevel=4
+        )
+        return
+    if list(fitted) == list(names):
+        return
+    unexpected = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+    message = "The feature names should match those that were passed during fit.\n"
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + "".join(f"- {n}\n" for n in unexpected[:5])
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + "".join(f"- {n}\n" for n in missing[:5])
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
+
+
+def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
+    """Raise ``ValueError`` now if ``X`` holds NaN or infinity.
+
+    This reads a value (a compute on Dask): for ``fit``, which needs values anyway.  Calls
+    that must stay lazy or traceable use :func:`non_finite_flag` with ``caps.checked``.
+    """
+    if caps.read_bool(xp.all(xp.isfinite(X))):
+        return
+    if caps.read_bool(xp.any(xp.isnan(X))):
+        raise ValueError(f"Input {name} contains NaN.")
+    raise ValueError(f"Input {name} contains infinity or a value too large for dtype({X.dtype}).")
+
+
+def non_finite_flag(X: Any, *, xp: Any, name: str = "X") -> tuple[Any, Any]:
+    """``(flag, action)`` for ``caps.checked``: raise ``ValueError`` when ``X`` is not finite."""
+
+    def action() -> None:
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+
+    return ~xp.all(xp.isfinite(X)), action
+
+
+def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any) -> Any:
+    """``sample_weight`` as an (n,) array like ``X`` (namespace, device, dtype), or None.
+
+    A number weighs every row alike; arrays of another library (or lists) are copied to
+    ``X``'s device.  Weights must be finite, non-negative and not all zero (values read
+    now: for ``fit``).
+    """
+    if sample_weight is None:
+        return None
+    n = X.shape[0]
+    if isinstance(sample_weight, (int, float)) and not isinstance(sample_weight, bool):
+        weights = xp.full_like(X[:, 0], float(sample_weight))
+    elif array_api_compat.is_array_api_obj(sample_weight) and array_api_compat.array_namespace(sample_weight) is xp:
+        if array_api_compat.device(sample_weight) != array_api_compat.device(X):
+            raise ValueError("sample_weight is on another device than X; move it to X's device first")
+        weights = sample_weight
+    else:
+        import numpy as np  # a host container (list, another library's CPU array): copied once
+
+        host = np.asarray(sample_weight)
+        if host.dtype.kind not in "biuf":
+            raise ValueError(f"sample_weight must hold real numbers, got dtype {host.dtype}")
+        weights = caps.to_device(host, X, X.dtype)
+    if weights.ndim != 1:
+        raise ValueError("Sample weights must be 1D array or scalar")
+    if weights.shape[0] != n:
+        raise ValueError(f"sample_weight.shape == {tuple(weights.shape)}, expected {(n,)}!")
+    if weights.dtype != X.dtype:
+        weights = xp.astype(weights, X.dtype)
+    if not caps.read_bool(xp.all(xp.isfinite(weights))):
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if not caps.read_bool(xp.all(weights >= 0)):
+        raise ValueError("sample_weight must be non-negative")
+    if not caps.read_bool(xp.any(weights > 0)):
+        raise ValueError("sample_weight must not be all zero")
+    return weights

@@ -1,0 +1,764 @@
+"""KMeans: scikit-learn's estimator (Lloyd's algorithm, greedy k-means++) on every Array API backend.
+
+The numeric work of one run -- seeding, the Lloyd loop with its convergence tests and
+empty-cluster relocation, the final assignment -- is one function, ``fit_core``, written
+against the standard and compiled by the capability layer (``jax.jit`` on JAX, where the
+loop is a ``lax.while_loop``).  Random draws are made on the host with NumPy, in
+scikit-learn's order, and placed on the data's device before the run.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import array_api_compat
+import numpy as np
+
+from .. import _rng
+from .._backends import capabilities_for
+from .._core.assign import assign_labels, rows_per_chunk
+from .._core.chunks import memory_budget, memory_budget_bytes
+from .._core.dtypes import widest_float
+from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parallel
+from .._core.update import update_centroids
+from ._base import (
+    BaseEstimator,
+    check_is_fitted,
+    check_sample_weight,
+    non_finite_flag,
+    refuse_non_finite,
+    validate_data,
+)
+
+__all__ = ["KMeans", "ConvergenceWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """The clustering found fewer distinct clusters than asked for (as scikit-learn warns)."""
+
+
+_INIT_NAMES = ("k-means++", "random", "k-means||")
+
+#: Keyword arguments of ``fit_core`` that are compile-time constants.
+FIT_STATIC = ("init", "k", "max_iter", "xp", "caps", "budget")
+PREDICT_STATIC = ("xp", "caps", "budget")
+
+
+# ---------------------------------------------------------------------------------------
+# Numeric cores (standard-only; compiled with caps.compiled)
+# ---------------------------------------------------------------------------------------
+
+
+def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol: Any, *, init: str, k: int, max_iter: int,
+             xp: Any, caps: Any, budget: int) -> tuple[Any, Any, Any, Any, Any]:
+    """One k-means run: seeding from the placed ``draws``, Lloyd iterations, final assignment.
+
+    Returns ``(centers, labels, inertia, n_iter, mass)``: the final centres, the labels and
+    the (weighted) inertia of the final assignment to them, the number of Lloyd iterations
+    run, and each cluster's total weight in that assignment.
+    """
+    with memory_budget(budget):
+        centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
+        centers, n_iter = lloyd(x, weights, centers, tol, max_iter=max_iter, xp=xp, caps=caps)
+        final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)
+        return centers, final.labels, final.inertia, n_iter, final.counts
+
+
+def initial_centers(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int, xp: Any, caps: Any) -> Any:
+    """The ``k`` starting centres of method ``init`` from its placed host draws."""
+    if init == "array":
+        return draws[0]
+    if init == "k-means++":
+        return build_greedy_kmeans_plusplus(x, weights, draws, k, xp=xp, caps=caps)
+    if init == "random":
+        return build_points(x, draws, k, xp=xp, caps=caps)
+    if init == "random-weighted":
+        return build_weighted_distinct_rows(x, weights, draws, k, xp=xp, caps=caps)
+    if init == "k-means||":
+        return build_kmeans_parallel(x, draws, k, xp=xp, caps=caps)
+    raise ValueError(f"unknown init {init!r}")  # pragma: no cover - fit validates first
+
+
+def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: Any, caps: Any) -> tuple[Any, Any]:
+    """Lloyd iterations until the labels repeat, the centres move by at most ``tol`` (squared
+    shift summed over centres), or ``max_iter``.  Returns ``(centers, n_iter)``.
+
+    Each iteration assigns every row, gives each empty cluster a far point
+    (:func:`relocate_empty_clusters`) and moves the centres to their members' (weighted)
+    means, as scikit-learn's ``lloyd`` algorithm does.  The loop is ``caps.while_loop``: a
+    compiled ``lax.while_loop`` on JAX, a Python loop reading one flag per iteration
+    elsewhere (a small compute per iteration on Dask).
+    """
+    device = array_api_compat.device(x)
+
+    def keep_going(state: tuple[Any, ...]) -> Any:
+        return (state[2] < max_iter) & ~state[3]
+
+    def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        centers, previous_labels, i, _ = state
+        result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, weights=weights)
+        mass = xp.astype(result.counts, result.sums.dtype)
+        sums, mass, labels = relocate_empty_clusters(
+            x, weights, centers, result.labels, result.sums, mass, xp=xp, caps=caps
+        )
+        new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
+        unchanged = xp.all(labels == previous_labels)
+        shift = xp.sum((new_centers - centers) ** 2)
+        return new_centers, labels, i + 1, unchanged | (shift <= tol)
+
+    no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
+    start = xp.zeros((), dtype=xp.int32, device=device)
+    not_yet = xp.zeros((), dtype=xp.bool, device=device)
+    centers, _, n_iter, _ = caps.while_loop(keep_going, step, (centers, no_labels, start, not_yet))
+    return centers, n_iter
+
+
+def relocate_empty_clusters(x: Any, weights: Any, centers: Any, labels: Any, sums: Any, mass: Any, *,
+                            xp: Any, caps: Any) -> tuple[Any, Any, Any]:
+    """Give each empty cluster the point farthest from its centre, as scikit-learn does.
+
+    Empty clusters (zero total weight), lowest index first, take the farthest points in
+    turn (ties: lowest row first); each point's weight moves out of its own cluster's
+    ``sums``/``mass`` into the empty one.  ``labels`` are left as assigned.  When only
+    points lying on their centre are left (more clusters than distinct points) the
+    remaining empty clusters stay empty and keep their previous centre.
+
+    The loop runs once per empty cluster, so it costs nothing in the usual case; each
+    round recomputes the distances (a pass over the data) rather than keeping an (n,)
+    vector alive through every iteration.  ``labels`` rides in the loop state so that Dask
+    computes the iteration's assignment once.
+    """
+    k, n = centers.shape[0], x.shape[0]
+    device = array_api_compat.device(x)
+    clusters = xp.arange(k, dtype=labels.dtype, device=device)
+
+    def any_left(state: tuple[Any, ...]) -> Any:
+        return xp.any(state[2])
+
+    def move_one(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        sums, mass, remaining, labels, last_sq, last_row = state
+        distances = assign_labels(x, centers, xp=xp, caps=caps, with_distances=True).distances
+        sq = distances * distances
+        rows = xp.arange(n, dtype=last_row.dtype, device=device)
+        # The next point in (distance descending, row ascending) order after the last one taken.
+        eligible = (sq < last_sq) | ((sq == last_sq) & (rows > last_row))
+        candidates = xp.where(eligible, sq, xp.full_like(sq, -1.0))
+        far = xp.astype(xp.argmax(candidates), last_row.dtype)
+        far_sq = xp.max(candidates)
+        at_far = rows == far
+        point = caps.take_rows(x, xp.reshape(far, (1,)))[0, :]
+        weight = xp.ones_like(far_sq) if weights is None else xp.sum(xp.where(at_far, weights, xp.zeros_like(weights)))
+        old = xp.sum(xp.where(at_far, labels, xp.zeros_like(labels)))
+        new = xp.argmax(xp.astype(remaining, xp.int32))
+        moving = far_sq > 0
+        from_old = (clusters == old) & moving
+        to_new = (clusters == new) & moving
+        mass_moved = xp.astype(weight, mass.dtype)
+        point_moved = xp.astype(point, sums.dtype) * xp.astype(weight, sums.dtype)
+        sums = xp.where(to_new[:, None], point_moved, sums - xp.where(from_old[:, None], point_moved, xp.zeros_like(sums)))
+        mass = xp.where(to_new, mass_moved, mass - xp.where(from_old, mass_moved, xp.zeros_like(mass)))
+        remaining = remaining & (clusters != new) & moving
+        return sums, mass, remaining, labels, far_sq, far
+
+    first_sq = xp.full((), math.inf, dtype=x.dtype, device=device)
+    before_first = xp.astype(xp.argmax(mass), xp.int64 if _has_int64(xp, device) else xp.int32) * 0 - 1
+    state = (sums, mass, mass == 0, labels, first_sq, before_first)
+    sums, mass, _, labels, _, _ = caps.while_loop(any_left, move_one, state)
+    return sums, mass, labels
+
+
+def _has_int64(xp: Any, device: Any) -> bool:
+    return "int64" in xp.__array_namespace_info__().dtypes(device=device, kind="signed integer")
+
+
+def build_greedy_kmeans_plusplus(x: Any, weights: Any, draws: tuple[Any, Any], k: int, *, xp: Any, caps: Any) -> Any:
+    """Greedy k-means++ (Arthur & Vassilvitskii 2007), scikit-learn's variant.
+
+    The first centre is drawn with probability proportional to the sample weight; each
+    next one is the best of ``t = draws[1].shape[1]`` candidates drawn with probability
+    proportional to weight times squared distance to the nearest centre so far: the one
+    that lowers the potential (the weighted sum of those squared distances) most.  The
+    uniforms come from the host in scikit-learn's order (one for the first pick, ``t`` per
+    next centre), so NumPy input reproduces its choices.  Distances are computed in
+    float64 where the device has it; memory is O(n*t) for the candidates' distances.
+    """
+    first_uniform, trial_uniforms = draws
+    n = x.shape[0]
+    device = array_api_compat.device(x)
+    wide = widest_float(xp, device)
+    w = None if weights is None else xp.astype(weights, wide)
+    # The first pick as NumPy's choice(n, p=w/w.sum()) makes it: cdf, then side='right'.
+    p = xp.full_like(x[:, 0], 1.0 / n, dtype=wide) if w is None else w / xp.sum(w)
+    cdf = xp.cumulative_sum(p)
+    cdf = cdf / cdf[-1]
+    first = xp.searchsorted(cdf, xp.astype(first_uniform, wide), side="right")
+    index_dtype = first.dtype
+    first = xp.clip(first, 0, n - 1)
+    closest = squared_distances_to_rows(x, caps.take_rows(x, first), wide, xp=xp, caps=caps)[:, 0]
+    potential = xp.sum(closest if w is None else w * closest)
+    positions = xp.arange(k, dtype=index_dtype, device=device)
+    picks = xp.zeros_like(positions) + first
+    trials = trial_uniforms.shape[1]
+    trial_ids = xp.arange(trials, dtype=index_dtype, device=device)
+
+    def pick_next(c: Any, state: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+        picks, closest, potential = state
+        targets = xp.astype(trial_uniforms[c - 1, :], wide) * potential
+        cumulative = xp.cumulative_sum(closest if w is None else w * closest)
+        candidates = xp.clip(xp.astype(xp.searchsorted(cumulative, targets), index_dtype), 0, n - 1)
+        candidate_sq = xp.minimum(
+            closest[:, None], squared_distances_to_rows(x, caps.take_rows(x, candidates), wide, xp=xp, caps=caps)
+        )
+        potentials = xp.sum(candidate_sq if w is None else w[:, None] * candidate_sq, axis=0)
+        best = trial_ids == xp.astype(xp.argmin(potentials), index_dtype)
+        potential = xp.sum(xp.where(best, potentials, xp.zeros_like(potentials)))
+        closest = xp.sum(xp.where(best[None, :], candidate_sq, xp.zeros_like(candidate_sq)), axis=1)
+        pick = xp.astype(xp.sum(xp.where(best, candidates, xp.zeros_like(candidates))), index_dtype)
+        return xp.where(positions == c, pick, picks), closest, potential
+
+    picks, _, _ = caps.fori_loop(1, k, pick_next, (picks, closest, potential))
+    return caps.take_rows(x, picks)
+
+
+def build_weighted_distinct_rows(x: Any, weights: Any, draws: tuple[Any], k: int, *, xp: Any, caps: Any) -> Any:
+    """``k`` distinct rows drawn one after the other with probability proportional to weight."""
+    (uniforms,) = draws
+    n = x.shape[0]
+    device = array_api_compat.device(x)
+    w = xp.astype(weights, uniforms.dtype)
+    positions = xp.arange(k, device=device)
+    first = xp.zeros_like(positions)
+    rows = xp.arange(n, dtype=first.dtype, device=device)
+
+    def pick_next(c: Any, state: tuple[Any, Any]) -> tuple[Any, Any]:
+        picks, w = state
+        cdf = xp.cumulative_sum(w)
+        cdf = cdf / cdf[-1]
+        pick = xp.searchsorted(cdf, xp.reshape(uniforms[c], (1,)), side="right")
+        pick = xp.clip(xp.astype(pick, picks.dtype), 0, n - 1)
+        return xp.where(positions == c, pick, picks), xp.where(rows == pick, xp.zeros_like(w), w)
+
+    picks, _ = caps.fori_loop(0, k, pick_next, (first, w))
+    return caps.take_rows(x, picks)
+
+
+def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps: Any) -> Any:
+    """(n, m) squared Euclidean distances of the rows of ``x`` to the ``m`` rows of ``points``
+    (m small), computed directly in ``dtype`` over row chunks."""
+    m, d = points.shape
+    itemsize = xp.finfo(dtype).bits // 8
+    rows = max(1, memory_budget_bytes() // (itemsize * (d * (m + 1) + m)))
+    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, xp.astype(points, dtype))
+    return sq
+
+
+def _block_squared_distances(block: Any, points: Any) -> tuple[tuple[Any], tuple[()]]:
+    bxp = array_api_compat.array_namespace(block)
+    diff = bxp.astype(block, points.dtype)[:, None, :] - points[None, :, :]
+    return (bxp.sum(diff * diff, axis=2),), ()
+
+
+def predict_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> Any:
+    """Labels (int32) of the rows of ``x``: the index of the nearest centre."""
+    with memory_budget(budget):
+        return assign_labels(x, centers, xp=xp, caps=caps).labels
+
+
+def score_core(x: Any, weights: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> Any:
+    """The (weighted) inertia of ``x`` with respect to ``centers``."""
+    with memory_budget(budget):
+        return assign_labels(x, centers, xp=xp, caps=caps, with_inertia=True, weights=weights).inertia
+
+
+def transform_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> Any:
+    """(n, k) Euclidean distances of the rows of ``x`` to the centres, over row chunks.
+
+    The output is n by k by definition; the temporaries are bounded by the chunk size.
+    Both sides are shifted by the first centre before the expansion
+    ``|x|^2 - 2 x.c + |c|^2``, which keeps it accurate for data far from the origin.
+    """
+    with memory_budget(budget):
+        k, d = centers.shape
+        origin = centers[0:1, :]
+        shifted = centers - origin
+        sq_norms = xp.sum(shifted * shifted, axis=1)
+        rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
+        (distances,), _ = caps.map_row_chunks(x, rows, _block_distances, origin, shifted, sq_norms)
+        return distances
+
+
+def _block_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
+    bxp = array_api_compat.array_namespace(block)
+    b = block - origin
+    sq = bxp.sum(b * b, axis=1)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    return (bxp.sqrt(bxp.clip(sq, min=0.0)),), ()
+
+
+def same_clustering_core(a: Any, b: Any, *, k: int, xp: Any, caps: Any, budget: int) -> Any:
+    """0-d flag: every cluster of labelling ``a`` lies inside one cluster of labelling ``b``.
+
+    scikit-learn's test for two runs that found the same partition (possibly with permuted
+    labels).  Within each cluster of ``a`` the labels ``b`` are all equal exactly when
+    ``count * sum(b^2) == sum(b)^2``; the sums are segment sums over row chunks.
+    """
+    with memory_budget(budget):
+        wide = widest_float(xp, array_api_compat.device(a))
+        pairs = xp.stack([xp.astype(a, wide), xp.astype(b, wide)], axis=1)
+        rows = max(1, memory_budget_bytes() // (8 * (k + 4)))
+        _, (sums, counts) = caps.map_row_chunks(pairs, rows, _block_label_moments, k)
+        counts = xp.astype(counts, wide)
+        return xp.all(counts * sums[:, 1] == sums[:, 0] * sums[:, 0])
+
+
+def _block_label_moments(block: Any, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
+    bxp = array_api_compat.array_namespace(block)
+    ids = bxp.astype(block[:, 0], bxp.int32)
+    other = block[:, 1]
+    sums, counts = capabilities_for(bxp).segment_sums(bxp.stack([other, other * other], axis=1), ids, k)
+    return (), (sums, counts)
+
+
+# ---------------------------------------------------------------------------------------
+# Host-side helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
+    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
+    device = array_api_compat.device(like)
+    if host.dtype.kind in "iu":
+        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    else:
+        dtype = widest_float(xp, device)
+    return caps.to_device(host, like, dtype)
+
+
+def _host_dtype(dtype: Any, xp: Any) -> np.dtype:
+    return np.dtype(np.float32) if xp.finfo(dtype).bits == 32 else np.dtype(np.float64)
+
+
+def _is_array_like(obj: Any) -> bool:
+    return array_api_compat.is_array_api_obj(obj) or isinstance(obj, (list, tuple)) or hasattr(obj, "__array__")
+
+
+def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str) -> Any:
+    """Centres given by the user (an array or what a callable init returned), validated and
+    placed like ``x`` (namespace, device, dtype)."""
+    if array_api_compat.is_array_api_obj(centers) and array_api_compat.array_namespace(centers) is xp:
+        if array_api_compat.device(centers) != array_api_compat.device(x):
+            raise ValueError(f"{what} is on device {array_api_compat.device(centers)}, X on "
+                             f"{array_api_compat.device(x)}; move it to X's device first")
+        if not (xp.isdtype(centers.dtype, "real floating") or xp.isdtype(centers.dtype, "integral")):
+            raise ValueError(f"{what} must hold real numbers, got dtype {centers.dtype}")
+        placed = xp.astype(centers, x.dtype)
+    else:
+        try:
+            host = np.asarray(centers)
+        except Exception as exc:
+            raise ValueError(f"{what} cannot be read as an array of centres: {exc}") from exc
+        if host.dtype.kind not in "biuf":
+            raise ValueError(f"{what} must hold real numbers, got dtype {host.dtype}")
+        placed = None if host.ndim != 2 else caps.to_device(host, x, x.dtype)
+        centers = host
+    if centers.ndim != 2 or centers.shape[0] != k:
+        raise ValueError(
+            f"The shape of the initial centers {tuple(centers.shape)} does not match the number of clusters {k}."
+        )
+    if centers.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"The shape of the initial centers {tuple(centers.shape)} does not match the number of "
+            f"features of the data {x.shape[1]}."
+        )
+    if not caps.read_bool(xp.all(xp.isfinite(placed))):
+        raise ValueError(f"{what} contains NaN or infinity.")
+    return placed
+
+
+def _check_int(value: Any, name: str, owner: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"The '{name}' parameter of {owner} must be an int in the range [{low}, inf). "
+                         f"Got {value!r} instead.")
+
+
+def _check_real(value: Any, name: str, owner: str, low: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= low:
+        raise ValueError(f"The '{name}' parameter of {owner} must be a float in the range [{low}, inf). "
+                         f"Got {value!r} instead.")
+
+
+class _Run(NamedTuple):
+    centers: Any
+    labels: Any
+    inertia: Any
+    n_iter: Any
+    mass: Any
+
+
+def _materialise(arrays: tuple[Any, ...], caps: Any, xp: Any) -> tuple[Any, ...]:
+    """The arrays with their values computed once, together.
+
+    On lazy backends a ``while_loop`` whose condition is false from the start: Dask's
+    persists the whole state in one compute, so results sharing one pass over the data
+    are not each recomputed when read.  Other backends hand the arrays back as they are.
+    """
+    if not caps.defers_checks:  # eager and traced backends: values exist (or will) as they are
+        return tuple(arrays)
+    return caps.while_loop(lambda state: False, lambda state: state, tuple(arrays))
+
+
+# ---------------------------------------------------------------------------------------
+# Estimators
+# ---------------------------------------------------------------------------------------
+
+
+def _checked(caps: Any, check: tuple[Any, Callable[[], None]], compute: Callable[[], Any]) -> Any:
+    """``compute()`` guarded by ``check`` (a flag and the action raising the error): eager
+    backends check before computing; lazy ones attach the check to the result, so that it
+    fires when the result is computed; under a trace it runs with the program."""
+    if caps.defers_checks:
+        (out,) = caps.checked((compute(),), *check)
+        return out
+    caps.checked((), *check)
+    return compute()
+
+
+class _KMeansMixin:
+    """What KMeans and MiniBatchKMeans share once fitted: predict, transform, score, tags."""
+
+    cluster_centers_: Any
+
+    def _check_common_params(self) -> None:
+        owner = type(self).__name__
+        _check_int(self.n_clusters, "n_clusters", owner, 1)
+        _check_int(self.max_iter, "max_iter", owner, 1)
+        _check_real(self.tol, "tol", owner, 0.0)
+        init = self.init
+        if isinstance(init, str):
+            if init not in _INIT_NAMES:
+                raise ValueError(f"The 'init' parameter of {owner} must be one of {list(_INIT_NAMES)}, "
+                                 f"a callable or an array of shape (n_clusters, n_features). Got {init!r} instead.")
+        elif not (callable(init) or _is_array_like(init)):
+            raise ValueError(f"The 'init' parameter of {owner} must be a str among {list(_INIT_NAMES)}, a callable "
+                             f"or an array-like. Got {init!r} instead.")
+        n_init = self.n_init
+        if not (isinstance(n_init, str) and n_init == "auto"):
+            _check_int(n_init, "n_init", owner, 1)
+        if self.random_state is not None and not isinstance(
+            self.random_state, (numbers.Integral, np.random.RandomState, np.random.Generator)
+        ):
+            raise ValueError(f"The 'random_state' parameter of {owner} must be None, an int, a "
+                             f"numpy.random.RandomState or a numpy.random.Generator. Got {self.random_state!r}.")
+
+    def _resolved_n_init(self, default: int) -> int:
+        init, n_init = self.init, self.n_init
+        if isinstance(n_init, str):  # 'auto', as scikit-learn
+            return default if (isinstance(init, str) and init == "random") or callable(init) else 1
+        if not isinstance(init, str) and not callable(init) and n_init != 1:
+            warnings.warn(
+                f"Explicit initial center position passed: performing only one init in "
+                f"{type(self).__name__} instead of n_init={n_init}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return 1
+        return int(n_init)
+
+    def _fitted_input(self, X: Any) -> tuple[Any, Any, Any, Any]:
+        check_is_fitted(self)
+        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
+        caps = capabilities_for(xp)
+        centers = self.cluster_centers_
+        return xp, caps, X, xp.astype(centers, X.dtype)  # results in X's float dtype
+
+    def predict(self, X: Any) -> Any:
+        """Index of the closest cluster centre for each sample.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data, in the namespace and on the device of the fitted centres.
+
+        Returns
+        -------
+        labels : array of int32, shape (n_samples,)
+            In ``X``'s namespace and on its device; lazy for Dask input.  NaN or infinity in
+            ``X`` raise ``ValueError`` (when computed, on Dask; when the program runs,
+            under ``jax.jit``).
+        """
+        xp, caps, X, centers = self._fitted_input(X)
+        run = caps.compiled(predict_core, PREDICT_STATIC)
+        return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
+                                                                     budget=memory_budget_bytes()))
+
+    def transform(self, X: Any) -> Any:
+        """Euclidean distances of each sample to every cluster centre.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data, in the namespace and on the device of the fitted centres.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            In ``X``'s namespace, device and float dtype; lazy for Dask input.
+        """
+        xp, caps, X, centers = self._fitted_input(X)
+        run = caps.compiled(transform_core, PREDICT_STATIC)
+        return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
+                                                                     budget=memory_budget_bytes()))
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Opposite of the (weighted) inertia of ``X`` with respect to the fitted centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            New data.
+        y : None
+            Ignored.
+        sample_weight : array of shape (n_samples,), optional
+            Weight of each sample.
+
+        Returns
+        -------
+        score : float
+            ``-sum(w_i * |x_i - c_{label_i}|^2)``, larger is better (a value read to the
+            host: a compute on Dask).
+        """
+        xp, caps, X, centers = self._fitted_input(X)
+        refuse_non_finite(X, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        inertia = caps.compiled(score_core, PREDICT_STATIC)(
+            X, weights, centers, xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        return -float(inertia)
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return ``labels_`` (the labels of the final assignment of ``X``)."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the distances of ``X`` to the centres (see :meth:`transform`)."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the :meth:`transform` outputs: ``"<classname>0"``, ``"<classname>1"``, ..."""
+        check_is_fitted(self)
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
+
+    def __sklearn_tags__(self) -> Any:
+        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
+        # when it is installed.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+        )
+
+
+class KMeans(_KMeansMixin, BaseEstimator):
+    """K-means clustering with scikit-learn's interface, in the data's own array library.
+
+    Lloyd's algorithm from greedy k-means++ seeding, as ``sklearn.cluster.KMeans``
+    (``algorithm='lloyd'``): same parameters, attributes, convergence rule and, for NumPy
+    input, the same random draws.  Data from PyTorch, JAX, CuPy, Dask or any Array API
+    library stays in that library and on its device; the fitted centres and labels come
+    back there, in the data's float dtype.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (centres) to form.
+    init : {'k-means++', 'random', 'k-means||'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+        'k-means++': greedy k-means++ (``2 + int(log(n_clusters))`` candidates per centre,
+        keeping the one that lowers the potential most) with sample weights, as
+        scikit-learn.  'random': ``n_clusters`` distinct rows drawn with probability
+        proportional to their weight.  'k-means||': k-means|| seeding (Bahmani et al.
+        2012; a few passes over the data instead of ``n_clusters``, for large or
+        distributed data; it ignores sample weights).  An array: the initial centres.  A
+        callable: ``init(X, n_clusters, random_state=random_state)`` returning them.
+    n_init : 'auto' or int, default='auto'
+        Number of runs from different seeds; the run with the lowest inertia is kept.
+        'auto': 1 for 'k-means++', 'k-means||' and an array, 10 for 'random' and a callable.
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations of one run.
+    tol : float, default=1e-4
+        Convergence tolerance, relative to the data: a run stops when the squared shift of
+        the centres, summed over centres, is at most ``tol`` times the mean variance of
+        the features of ``X``.  It also stops when the labels repeat.
+    verbose : int, default=0
+        Print each run's inertia and iteration count when positive.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default=None
+        Source of the host random draws (seeding).  None: NumPy's global random state;
+        an int: ``numpy.random.RandomState(random_state)``, as scikit-learn.
+    copy_x : bool, default=True
+        Kept for compatibility: ``X`` is never modified, whatever its value.
+    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+        'elkan' is accepted and runs Lloyd's algorithm: Elkan's variant reaches the same
+        result with triangle-inequality bounds that need per-sample state and data-dependent
+        control flow; Lloyd's iteration is the one that maps onto every backend.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        The centres, in ``X``'s namespace, device and float dtype.
+    labels_ : array of int32, shape (n_samples,)
+        Label of each training sample: its nearest final centre.
+    inertia_ : float
+        Sum of (weighted) squared distances of the samples to their centre.
+    n_iter_ : int
+        Lloyd iterations of the kept run.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names of ``X``, when it is a data frame with string column names.
+
+    Notes
+    -----
+    Empty clusters are handled as in scikit-learn: at each iteration every empty cluster
+    receives the sample farthest from its centre (the farthest first, lowest cluster index
+    first), that sample's weight moving out of its own cluster; clusters that stay empty
+    (more clusters than distinct points) keep their previous centre and a
+    :class:`ConvergenceWarning` says so.
+
+    On JAX the whole run (seeding, the ``lax.while_loop`` of Lloyd iterations, the final
+    assignment) is one compiled program; ``fit`` itself runs eagerly (it reads the inertia
+    of each run to keep the best), while ``predict`` and ``transform`` also work inside
+    ``jax.jit``.  On Dask ``fit`` persists ``X`` and computes one small flag per
+    iteration; ``predict`` and ``transform`` compute nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.cluster import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> kmeans = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> kmeans.labels_
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> kmeans.predict(np.array([[0, 0], [12, 3]]))
+    array([1, 0], dtype=int32)
+    >>> kmeans.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    """
+
+    def __init__(self, n_clusters: int = 8, *, init: Any = "k-means++", n_init: Any = "auto", max_iter: int = 300,
+                 tol: float = 1e-4, verbose: int = 0, random_state: Any = None, copy_x: bool = True,
+                 algorithm: str = "lloyd") -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    def _check_params(self) -> None:
+        self._check_common_params()
+        if self.algorithm not in ("lloyd", "elkan"):
+            raise ValueError(f"The 'algorithm' parameter of KMeans must be a str among ['elkan', 'lloyd']. "
+                             f"Got {self.algorithm!r} instead.")
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "KMeans":
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training data, in any Array API library (or anything NumPy converts).
+        y : None
+            Ignored.
+        sample_weight : array of shape (n_samples,) or float, optional
+            Weight of each sample (used by the seeding too, except 'k-means||', an array
+            and a callable).
+
+        Returns
+        -------
+        self : KMeans
+            The fitted estimator.
+        """
+        self._check_params()
+        xp, _, X = validate_data(self, X, reset=True)
+        caps = capabilities_for(xp)
+        x = caps.persist(caps.known_rows(X))  # read once per iteration: kept materialised on Dask
+        n, d = x.shape
+        k = int(self.n_clusters)
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        refuse_non_finite(x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        n_init = self._resolved_n_init(default=10)
+        tol = xp.mean(xp.var(x, axis=0)) * float(self.tol) if self.tol != 0 else xp.zeros((), dtype=x.dtype,
+                                                                                         device=array_api_compat.device(x))
+        tol = caps.persist(tol)
+        weights = None if weights is None else caps.persist(weights)
+        rng = _rng.random_source(self.random_state)
+        run = caps.compiled(fit_core, FIT_STATIC)
+        best: _Run | None = None
+        for i in range(n_init):
+            init, draws = self._seeding(x, weights, k, rng, xp=xp, caps=caps)
+            result = _Run(*_materialise(
+                run(x, weights, draws, tol, init=init, k=k, max_iter=int(self.max_iter), xp=xp, caps=caps,
+                    budget=memory_budget_bytes()),
+                caps, xp,
+            ))
+            if self.verbose:
+                print(f"Run {i}: inertia {float(result.inertia)}, {int(result.n_iter)} iterations.")
+            if best is None or (
+                caps.read_bool(result.inertia < best.inertia) and not caps.read_bool(
+                    caps.compiled(same_clustering_core, ("k", "xp", "caps", "budget"))(
+                        result.labels, best.labels, k=k, xp=xp, caps=caps, budget=memory_budget_bytes()
+                    )
+                )
+            ):
+                best = result
+        assert best is not None
+        distinct = xp.count_nonzero(best.mass > 0)
+        if caps.read_bool(distinct < k):
+            warnings.warn(
+                f"Number of distinct clusters ({int(distinct)}) found smaller than n_clusters ({k}). "
+                "Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.cluster_centers_ = best.centers
+        self.labels_ = best.labels
+        self.inertia_ = float(best.inertia)
+        self.n_iter_ = int(best.n_iter)
+        return self
+
+    def _seeding(self, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> tuple[str, tuple[Any, ...]]:
+        """The init method's name for ``fit_core`` and its draws, made on the host and placed."""
+        init = self.init
+        n, d = x.shape
+        if isinstance(init, str):
+            if init == "k-means++":
+                trials = 2 + int(np.log(k))
+                first = _rng.draw_uniform(rng, 1)
+                rest = _rng.draw_uniform(rng, (k - 1) * trials).reshape(k - 1, trials)
+                host: tuple[np.ndarray, ...] = (first, rest)
+            elif init == "random" and weights is None:
+                # numpy's choice with scikit-learn's uniform p, for its exact draws.
+                dtype = _host_dtype(x.dtype, xp)
+                p = np.ones(n, dtype=dtype) / dtype.type(n)
+                host = (np.asarray(rng.choice(n, size=k, replace=False, p=p), dtype=np.int64),)
+            elif init == "random":
+                if not caps.read_bool(xp.count_nonzero(weights > 0) >= k):
+                    raise ValueError(f"init='random' needs at least n_clusters={k} samples of positive weight")
+                init, host = "random-weighted", (_rng.draw_uniform(rng, k),)
+            else:
+                host = draw_kmeans_parallel(rng, n, d, k)
+            return init, tuple(_place(h, x, xp, caps) for h in host)
+        if callable(init):
+            centers = init(x, k, random_state=rng)
+            return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init"),)
+        return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init"),)

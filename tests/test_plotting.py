@@ -179,6 +179,13 @@ def test_bad_input_is_refused(tmp_path, call, error, match):
     assert not path.exists()
 
 
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(plotting, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
+
+
 def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)

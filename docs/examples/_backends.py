@@ -80,4 +80,5 @@ def describe(a: Any) -> str:
     """'torch.Tensor on cpu' and the like."""
     import array_api_compat
 
-    return f"{type(a).__module__.split('.')[0]}.{type(a).__name__} on {array_api_compat.device(a)}"
+    device = str(array_api_compat.device(a)).replace("array_api_strict.", "")
+    return f"{type(a).__module__.split('.')[0]}.{type(a).__name__} on {device}"

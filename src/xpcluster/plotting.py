@@ -124,8 +124,9 @@ def plot_elbow(result, path):
     --------
     >>> import tempfile, os
     >>> from xpcluster.plotting import plot_elbow
-    >>> out = os.path.join(tempfile.mkdtemp(), "elbow.png")
-    >>> plot_elbow({"k": [1, 2, 3, 4], "inertia": [90.0, 30.0, 12.0, 10.0], "chosen_k": 3}, out).name
+    >>> result = {"k": [1, 2, 3, 4], "inertia": [90.0, 30.0, 12.0, 10.0], "chosen_k": 3}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     plot_elbow(result, os.path.join(folder, "elbow.png")).name
     'elbow.png'
     """
     return _curve(result, path, ("inertia",), "inertia", "Elbow: within-cluster sum of squares")
@@ -151,9 +152,10 @@ def plot_silhouette_scores(result, path):
     --------
     >>> import tempfile, os
     >>> from xpcluster.plotting import plot_silhouette_scores
-    >>> out = os.path.join(tempfile.mkdtemp(), "sil.png")
-    >>> plot_silhouette_scores({"k": [2, 3, 4], "silhouette": [0.5, 0.7, 0.6]}, out).suffix
-    '.png'
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     plot_silhouette_scores({"k": [2, 3, 4], "silhouette": [0.5, 0.7, 0.6]},
+    ...                            os.path.join(folder, "sil.png")).name
+    'sil.png'
     """
     return _curve(result, path, ("silhouette",), "mean silhouette", "Silhouette: mean over samples")
 
@@ -179,8 +181,9 @@ def plot_gap(result, path):
     --------
     >>> import tempfile, os
     >>> from xpcluster.plotting import plot_gap
-    >>> out = os.path.join(tempfile.mkdtemp(), "gap.png")
-    >>> plot_gap({"k": [1, 2, 3], "gap": [0.1, 0.6, 0.62], "sk": [0.05, 0.04, 0.05]}, out).name
+    >>> result = {"k": [1, 2, 3], "gap": [0.1, 0.6, 0.62], "sk": [0.05, 0.04, 0.05]}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     plot_gap(result, os.path.join(folder, "gap.png")).name
     'gap.png'
     """
     return _curve(result, path, ("gap",), "gap statistic", "Gap statistic (bars: s_k)",
@@ -233,7 +236,8 @@ def plot_silhouette(X, labels, path):
     >>> import numpy as np, tempfile, os
     >>> from xpcluster.plotting import plot_silhouette
     >>> X = np.array([[0.0], [1.0], [10.0], [11.0], [12.0]])
-    >>> plot_silhouette(X, [0, 0, 1, 1, 1], os.path.join(tempfile.mkdtemp(), "s.png")).name
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     plot_silhouette(X, [0, 0, 1, 1, 1], os.path.join(folder, "s.png")).name
     's.png'
     """
     path = _check_path(path)
@@ -301,7 +305,8 @@ def plot_clusters(X, labels, centers, path):
     >>> from xpcluster.plotting import plot_clusters
     >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
     >>> C = np.array([[0.0, 0.5], [5.0, 5.5]])
-    >>> plot_clusters(X, [0, 0, 1, 1], C, os.path.join(tempfile.mkdtemp(), "c.png")).name
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     plot_clusters(X, [0, 0, 1, 1], C, os.path.join(folder, "c.png")).name
     'c.png'
     """
     path = _check_path(path)

@@ -266,6 +266,7 @@ def bad_files(tmp_path):
         np.save(tmp_path / name, array)
     (tmp_path / "words.csv").write_text("a,b\n1,2\n3,x\n")
     (tmp_path / "ragged.csv").write_text("1,2\n3,4,5\n")
+    (tmp_path / "gap.csv").write_text("1,\n2,3\n")
     (tmp_path / "header_only.csv").write_text("a,b\n")
     (tmp_path / "data.txt").write_text("1 2\n")
     (tmp_path / "not_npy.npy").write_text("hello")
@@ -286,6 +287,7 @@ def bad_files(tmp_path):
         (["fit", "{d}/not_npy.npy", "-k", "1", "-o", "{d}/l.npy"], ["cannot read", "as .npy"]),
         (["fit", "{d}/words.csv", "-k", "1", "-o", "{d}/l.npy"], ["line 3", "'x' is not a number"]),
         (["fit", "{d}/ragged.csv", "-k", "1", "-o", "{d}/l.npy"], ["line 2", "3 fields"]),
+        (["fit", "{d}/gap.csv", "-k", "1", "-o", "{d}/l.npy"], ["line 1", "empty field (missing value)"]),
         (["fit", "{d}/header_only.csv", "-k", "1", "-o", "{d}/l.npy"], ["header but no data"]),
         (["fit", "{d}/ok.npy", "-k", "6", "-o", "{d}/l.npy"], ["K=6 is larger than the number of samples", "(5)"]),
         (["fit", "{d}/ok.npy", "-k", "2", "-o", "{d}/no/dir/l.npy"], ["directory", "does not exist"]),

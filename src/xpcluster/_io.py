@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -106,30 +107,43 @@ def _is_number(field: str) -> bool:
 def _load_csv(path: Path) -> np.ndarray:
     try:
         with open(path, encoding="utf-8-sig") as f:
-            lines = [line for line in f.read().splitlines() if line.strip()]
+            first_line = next((line for line in f if line.strip()), None)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {str(path)!r} as CSV text: {exc}") from None
-    if not lines:
+    if first_line is None:
         raise DataError(f"{str(path)!r} is empty")
-    first = [field.strip() for field in lines[0].split(",")]
-    has_header = not all(_is_number(field) for field in first)
-    body = lines[1:] if has_header else lines
-    if not body:
-        raise DataError(f"{str(path)!r} has a header but no data rows")
-    width = len(first)
-    rows = []
-    for number, line in enumerate(body, start=2 if has_header else 1):
+    # A header has a field that is text; an empty field is a missing value, not a name.
+    has_header = any(f.strip() and not _is_number(f.strip()) for f in first_line.split(","))
+    try:  # NumPy's C parser: fast for large files
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": reported below
+            data = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2,
+                              dtype=np.float64, encoding="utf-8-sig")
+    except ValueError:
+        _find_csv_error(path, has_header)  # raises a DataError naming the line
+        raise
+    if data.size == 0:
+        raise DataError(f"{str(path)!r} has a header but no data rows" if has_header else f"{str(path)!r} is empty")
+    return data
+
+
+def _find_csv_error(path: Path, has_header: bool) -> None:
+    """Re-read a CSV NumPy refused, line by line, to say where and why."""
+    with open(path, encoding="utf-8-sig") as f:
+        lines = list(enumerate(f.read().splitlines(), start=1))
+    lines = [(number, line) for number, line in lines if line.strip()]
+    width = len(lines[0][1].split(","))
+    for number, line in lines[1:] if has_header else lines:
         fields = [field.strip() for field in line.split(",")]
         if len(fields) != width:
             raise DataError(
                 f"{str(path)!r} line {number}: {len(fields)} fields where the first line has {width}"
             )
-        try:
-            rows.append([float(field) for field in fields])
-        except ValueError:
-            bad = next(field for field in fields if not _is_number(field))
-            raise DataError(f"{str(path)!r} line {number}: {bad!r} is not a number") from None
-    return np.asarray(rows, dtype=np.float64)
+        bad = next((field for field in fields if not _is_number(field)), None)
+        if bad == "":
+            raise DataError(f"{str(path)!r} line {number}: an empty field (missing value)")
+        if bad is not None:
+            raise DataError(f"{str(path)!r} line {number}: {bad!r} is not a number")
 
 
 def _load_parquet(path: Path) -> np.ndarray:

@@ -49,8 +49,11 @@ def matrix(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the tests): W1 speed, W3 peak RSS, Dask beyond worker memory."""
-    session.install("-e", ".[test]")
-    session.run("python", "benchmarks/w1.py")
-    session.run("python", "benchmarks/memory_w3.py")
-    session.run("python", "benchmarks/dask_distributed.py")
+    """Benchmarks (not part of the tests): writes docs/benchmarks.md, .json and the scaling plot.
+
+    W1 and the W2 CPU variant against scikit-learn, SciPy, faiss and the GEMM floor, the
+    scaling sweep, W3 peak RSS and Dask beyond worker memory.  Pass arguments through, e.g.
+    ``nox -s bench -- --only w1 --quick``.
+    """
+    session.install("-e", ".[test]", "faiss-cpu", "matplotlib", "dask-ml")
+    session.run("python", "benchmarks/suite.py", *session.posargs)

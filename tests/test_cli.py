@@ -212,6 +212,23 @@ def test_fit_in_process_parquet(data_files, tmp_path, capsys):
     assert_one_line_error(err, "column 'name' is not numeric")
 
 
+@pytest.mark.parametrize("method", sorted(cli.ESTIMATORS))
+def test_every_method_runs_its_estimator(method, data_files, tmp_path, capsys):
+    try:
+        estimator = cli.estimator_class(method)
+    except _io.DataError as exc:
+        pytest.skip(str(exc))
+    folder, X = data_files
+    out_path, centres_path = tmp_path / "l.npy", tmp_path / "c.npy"
+    status, out, err = call(capsys, "fit", folder / "x.npy", "-k", 3, "--method", method, "--seed", 3,
+                            "-o", out_path, "--centers", centres_path)
+    assert status == 0, err
+    model = estimator(n_clusters=3, random_state=3).fit(X)
+    np.testing.assert_array_equal(np.load(out_path), np.asarray(model.labels_))
+    np.testing.assert_allclose(np.load(centres_path), np.asarray(model.cluster_centers_), rtol=1e-12)
+    assert f"method={method} inertia={float(model.inertia_):.6g}" in out
+
+
 def test_every_subcommand_has_help(capsys):
     for command, fragments in {
         "fit": ("--method", "kmedoids", "--backend", "--centers", ".parquet"),

@@ -537,7 +537,7 @@ def silhouette_samples(X, labels, metric="euclidean"):
     >>> from xpcluster.metrics import silhouette_samples
     >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
     >>> silhouette_samples(X, [0, 0, 1, 1]).round(3)
-    array([0.9  , 0.889, 0.889, 0.9  ])
+    array([0.905, 0.895, 0.895, 0.905])
     """
     metric = _check_metric(metric)
     problem = _prepare(X, labels)
@@ -576,7 +576,7 @@ def silhouette_score(X, labels, metric="euclidean", sample_size=None, random_sta
     >>> from xpcluster.metrics import silhouette_score
     >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
     >>> round(float(silhouette_score(X, [0, 0, 1, 1])), 4)
-    0.8944
+    0.8997
     """
     metric = _check_metric(metric)
     checks = None

@@ -3,5 +3,6 @@ from __future__ import annotations
 
 from ._base import NotFittedError
 from ._kmeans import ConvergenceWarning, KMeans
+from ._minibatch import MiniBatchKMeans
 
-__all__ = ["ConvergenceWarning", "KMeans", "NotFittedError"]
+__all__ = ["ConvergenceWarning", "KMeans", "MiniBatchKMeans", "NotFittedError"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
-from .._core.assign import assign_labels, rows_per_chunk
+from .._core.assign import assign_labels, prepare_rows, rows_per_chunk
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parallel
@@ -66,6 +66,16 @@ def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol: Any, *, init: st
         return centers, final.labels, final.inertia, n_iter, final.counts
 
 
+#: Keyword arguments of ``seed_core`` that are compile-time constants.
+SEED_STATIC = ("init", "k", "xp", "caps", "budget")
+
+
+def seed_core(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int, xp: Any, caps: Any, budget: int) -> Any:
+    """:func:`initial_centers` on its own (MiniBatchKMeans seeds from a subsample)."""
+    with memory_budget(budget):
+        return initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
+
+
 def initial_centers(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int, xp: Any, caps: Any) -> Any:
     """The ``k`` starting centres of method ``init`` from its placed host draws."""
     if init == "array":
@@ -92,13 +102,15 @@ def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: An
     elsewhere (a small compute per iteration on Dask).
     """
     device = array_api_compat.device(x)
+    # The rows laid out once for the loop's passes when they fit the budget (unweighted).
+    prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
 
     def keep_going(state: tuple[Any, ...]) -> Any:
         return (state[2] < max_iter) & ~state[3]
 
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
         centers, previous_labels, i, _ = state
-        result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, weights=weights)
+        result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, weights=weights, prepared=prepared)
         mass = xp.astype(result.counts, result.sums.dtype)
         sums, mass, labels = relocate_empty_clusters(
             x, weights, centers, result.labels, result.sums, mass, xp=xp, caps=caps
@@ -408,6 +420,35 @@ def _materialise(arrays: tuple[Any, ...], caps: Any, xp: Any) -> tuple[Any, ...]
     return caps.while_loop(lambda state: False, lambda state: state, tuple(arrays))
 
 
+def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> tuple[str, tuple[Any, ...]]:
+    """The name of seeding method ``init`` for :func:`initial_centers` and its draws, made on
+    the host (in scikit-learn's order) and placed on ``x``'s device; user centres (an array,
+    or what a callable returns) validated and placed like ``x``."""
+    n, d = x.shape
+    if isinstance(init, str):
+        if init == "k-means++":
+            trials = 2 + int(np.log(k))
+            first = _rng.draw_uniform(rng, 1)
+            rest = _rng.draw_uniform(rng, (k - 1) * trials).reshape(k - 1, trials)
+            host: tuple[np.ndarray, ...] = (first, rest)
+        elif init == "random" and weights is None:
+            # NumPy's choice with scikit-learn's uniform p, for its exact draws.
+            dtype = _host_dtype(x.dtype, xp)
+            p = np.ones(n, dtype=dtype) / dtype.type(n)
+            host = (np.asarray(rng.choice(n, size=k, replace=False, p=p), dtype=np.int64),)
+        elif init == "random":
+            if not caps.read_bool(xp.count_nonzero(weights > 0) >= k):
+                raise ValueError(f"init='random' needs at least n_clusters={k} samples of positive weight")
+            init, host = "random-weighted", (_rng.draw_uniform(rng, k),)
+        else:
+            host = draw_kmeans_parallel(rng, n, d, k)
+        return init, tuple(_place(h, x, xp, caps) for h in host)
+    if callable(init):
+        centers = init(x, k, random_state=rng)
+        return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init"),)
+    return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init"),)
+
+
 # ---------------------------------------------------------------------------------------
 # Estimators
 # ---------------------------------------------------------------------------------------
@@ -705,7 +746,7 @@ class KMeans(_KMeansMixin, BaseEstimator):
         run = caps.compiled(fit_core, FIT_STATIC)
         best: _Run | None = None
         for i in range(n_init):
-            init, draws = self._seeding(x, weights, k, rng, xp=xp, caps=caps)
+            init, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps)
             result = _Run(*_materialise(
                 run(x, weights, draws, tol, init=init, k=k, max_iter=int(self.max_iter), xp=xp, caps=caps,
                     budget=memory_budget_bytes()),
@@ -735,30 +776,3 @@ class KMeans(_KMeansMixin, BaseEstimator):
         self.inertia_ = float(best.inertia)
         self.n_iter_ = int(best.n_iter)
         return self
-
-    def _seeding(self, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> tuple[str, tuple[Any, ...]]:
-        """The init method's name for ``fit_core`` and its draws, made on the host and placed."""
-        init = self.init
-        n, d = x.shape
-        if isinstance(init, str):
-            if init == "k-means++":
-                trials = 2 + int(np.log(k))
-                first = _rng.draw_uniform(rng, 1)
-                rest = _rng.draw_uniform(rng, (k - 1) * trials).reshape(k - 1, trials)
-                host: tuple[np.ndarray, ...] = (first, rest)
-            elif init == "random" and weights is None:
-                # numpy's choice with scikit-learn's uniform p, for its exact draws.
-                dtype = _host_dtype(x.dtype, xp)
-                p = np.ones(n, dtype=dtype) / dtype.type(n)
-                host = (np.asarray(rng.choice(n, size=k, replace=False, p=p), dtype=np.int64),)
-            elif init == "random":
-                if not caps.read_bool(xp.count_nonzero(weights > 0) >= k):
-                    raise ValueError(f"init='random' needs at least n_clusters={k} samples of positive weight")
-                init, host = "random-weighted", (_rng.draw_uniform(rng, k),)
-            else:
-                host = draw_kmeans_parallel(rng, n, d, k)
-            return init, tuple(_place(h, x, xp, caps) for h in host)
-        if callable(init):
-            centers = init(x, k, random_state=rng)
-            return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init"),)
-        return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init"),)

@@ -1,0 +1,442 @@
+"""MiniBatchKMeans: scikit-learn's mini-batch k-means on every Array API backend.
+
+Each step draws a batch of rows (indices drawn on the host, rows gathered on the data's
+device), assigns it, and moves every centre towards its batch members with a per-centre
+learning rate ``1 / n_k`` (``n_k`` the weight it has received so far), then gives centres
+that receive too little a random batch row.  One step is one compiled function
+(``minibatch_step_core``); the loop over steps and the early-stopping rule run on the host,
+reading the batch inertia of each step.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .. import _rng
+from .._backends import capabilities_for
+from .._core.assign import assign_labels
+from .._core.chunks import memory_budget, memory_budget_bytes
+from .._core.dtypes import widest_float
+from ._base import BaseEstimator, check_sample_weight, refuse_non_finite, validate_data
+from ._kmeans import (
+    PREDICT_STATIC,
+    SEED_STATIC,
+    _check_int,
+    _check_real,
+    _KMeansMixin,
+    _materialise,
+    _place,
+    draw_seeding,
+    score_core,
+    seed_core,
+)
+
+__all__ = ["MiniBatchKMeans"]
+
+#: Keyword arguments of ``minibatch_step_core`` that are compile-time constants.
+STEP_STATIC = ("reassign", "xp", "caps", "budget")
+
+
+def minibatch_step_core(data: Any, pick: Any, batch_weights: Any, cdf: Any, centers: Any, counts: Any,
+                        reassign_rows: Any, ratio: Any, *, reassign: bool, xp: Any, caps: Any, budget: int):
+    """One mini-batch step.  Returns ``(centers, counts, batch_inertia, squared_shift, any_empty)``.
+
+    The batch is ``data`` itself (``pick`` None: ``partial_fit``), its rows ``pick`` (integer
+    indices), or, with ``cdf`` (cumulative normalised sample weights), the rows where the
+    uniforms ``pick`` fall: weight-aware sampling, the batch rows then weighing 1 each.
+    A centre with batch weight ``m`` moves to ``(c * n + sum of its members) / (n + m)``
+    and its weight ``n`` grows by ``m``.  With ``reassign``, centres whose weight is below
+    ``ratio`` times the largest (at most ``reassign_rows.shape[0]`` of them, the lightest
+    first) jump to the batch rows ``reassign_rows`` and take the smallest weight of the
+    others, as scikit-learn does.  ``batch_inertia`` is measured before the move.
+    """
+    with memory_budget(budget):
+        if pick is None:
+            batch = data
+        elif cdf is None:
+            batch = caps.take_rows(data, pick)
+        else:
+            rows = xp.searchsorted(cdf, pick, side="right")
+            batch = caps.take_rows(data, xp.clip(rows, 0, data.shape[0] - 1))
+        result = assign_labels(batch, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True,
+                               weights=batch_weights)
+        wide = counts.dtype
+        mass = xp.astype(result.counts, wide)
+        total = counts + mass
+        has_members = mass > 0
+        denominators = xp.where(has_members, total, xp.ones_like(total))
+        moved = (xp.astype(centers, wide) * counts[:, None] + xp.astype(result.sums, wide)) / denominators[:, None]
+        new_centers = xp.where(has_members[:, None], xp.astype(moved, centers.dtype), centers)
+        if reassign:
+            new_centers, total = _reassign_light_centres(batch, new_centers, total, reassign_rows, ratio, xp=xp,
+                                                         caps=caps)
+        shift = xp.sum((new_centers - centers) ** 2)
+        return new_centers, total, result.inertia, shift, xp.any(total == 0)
+
+
+def _reassign_light_centres(batch: Any, centers: Any, total: Any, rows: Any, ratio: Any, *, xp: Any, caps: Any):
+    k = total.shape[0]
+    limit = rows.shape[0]
+    light = total < xp.astype(ratio, total.dtype) * xp.max(total)
+    # Rank of each centre by weight (ties by index): a k-by-k comparison, k is small.
+    ids = xp.arange(k, device=array_api_compat.device(total))
+    before = (total[None, :] < total[:, None]) | ((total[None, :] == total[:, None]) & (ids[None, :] < ids[:, None]))
+    rank = xp.sum(xp.astype(before, xp.int32), axis=1)
+    chosen = light & (rank < limit)
+    slot = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, 0, limit - 1)
+    replacements = caps.take_rows(batch, xp.take(rows, slot, axis=0))
+    centers = xp.where(chosen[:, None], xp.astype(replacements, centers.dtype), centers)
+    lightest_kept = xp.min(xp.where(chosen, xp.full_like(total, math.inf), total))
+    return centers, xp.where(chosen, lightest_kept, total)
+
+
+def labels_inertia_core(x: Any, weights: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> tuple[Any, Any]:
+    """Labels of ``x`` and their (weighted) inertia, in one pass."""
+    with memory_budget(budget):
+        result = assign_labels(x, centers, xp=xp, caps=caps, with_inertia=True, weights=weights)
+        return result.labels, result.inertia
+
+
+def _draw_rows(rng: Any, n: int, m: int) -> np.ndarray:
+    """``m`` row indices in ``[0, n)``, uniformly with replacement."""
+    if isinstance(rng, np.random.Generator):
+        return np.asarray(rng.integers(0, n, size=m), dtype=np.int64)
+    return np.asarray(rng.randint(0, n, size=m), dtype=np.int64)
+
+
+class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
+    """Mini-batch k-means with scikit-learn's interface, in the data's own array library.
+
+    Follows ``sklearn.cluster.MiniBatchKMeans``: seeding on a subsample (the best of
+    ``n_init`` seedings on a validation subsample), then steps on random batches with a
+    per-centre learning rate ``1 / n_k``, reassignment of starved centres, and early
+    stopping on the smoothed batch inertia.  Data from PyTorch, JAX, CuPy, Dask or any
+    Array API library stays in that library and on its device.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    init : {'k-means++', 'random', 'k-means||'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+        Seeding method, as :class:`KMeans`; it runs on ``init_size`` random rows.
+    max_iter : int, default=100
+        Maximum number of passes over the data (``max_iter * n_samples // batch_size`` steps).
+    batch_size : int, default=1024
+        Rows per batch.
+    verbose : int, default=0
+        Print the batch inertia of each step when positive.
+    compute_labels : bool, default=True
+        Compute ``labels_`` and ``inertia_`` on the whole data once fitted.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default=None
+        Source of the host random draws (subsamples, batches, reassignments, seeding).
+    tol : float, default=0.0
+        Stop when the squared move of the centres in one step, summed over centres, is at
+        most ``tol`` times the mean variance of the features (0 disables this rule).
+    max_no_improvement : int or None, default=10
+        Stop after this many steps without improvement of the smoothed batch inertia
+        (None disables this rule).
+    init_size : int or None, default=None
+        Rows used for seeding; default ``3 * batch_size`` (at least ``3 * n_clusters``).
+    n_init : 'auto' or int, default='auto'
+        Number of seedings tried; 'auto': 1 for 'k-means++', 'k-means||' and an array, 3
+        otherwise.
+    reassignment_ratio : float, default=0.01
+        Centres whose weight is below this fraction of the largest are given a random
+        batch row (at every ``10 * n_clusters`` rows seen, and whenever a centre has none).
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        The centres, in ``X``'s namespace, device and float dtype.
+    labels_ : array of int32, shape (n_samples,)
+        Labels of the training data (when ``compute_labels``).
+    inertia_ : float
+        (Weighted) inertia of the training data (when ``compute_labels``; else the smoothed
+        batch inertia scaled to the data).
+    n_iter_ : int
+        Passes over the data.
+    n_steps_ : int
+        Batches processed.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    Notes
+    -----
+    Batch rows are drawn uniformly with replacement (``sample_weight`` makes the draw
+    weight-aware, on the device, and the batch rows then weigh 1), as scikit-learn does.
+    Every step reads its batch inertia on the host for the early-stopping rule: on JAX one
+    compiled step per batch; on Dask each step computes its batch (the rows it gathers
+    from the persisted data), so Dask suits ``MiniBatchKMeans`` less than ``KMeans``.
+    ``partial_fit`` uses the rows it is given as the batch; its first call seeds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.cluster import MiniBatchKMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [4, 2], [4, 0], [4, 4],
+    ...               [4, 5], [0, 1], [2, 2], [3, 2], [5, 5], [1, -1]])
+    >>> km = MiniBatchKMeans(n_clusters=2, random_state=0, batch_size=6, n_init=3).fit(X)
+    >>> km.predict(np.array([[0, 0], [4, 4]])).tolist()
+    [1, 0]
+    >>> km = MiniBatchKMeans(n_clusters=2, random_state=0, batch_size=6)
+    >>> km = km.partial_fit(X[:6]).partial_fit(X[6:])
+    >>> km.cluster_centers_.shape
+    (2, 2)
+    """
+
+    def __init__(self, n_clusters: int = 8, *, init: Any = "k-means++", max_iter: int = 100, batch_size: int = 1024,
+                 verbose: int = 0, compute_labels: bool = True, random_state: Any = None, tol: float = 0.0,
+                 max_no_improvement: int | None = 10, init_size: int | None = None, n_init: Any = "auto",
+                 reassignment_ratio: float = 0.01) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.compute_labels = compute_labels
+        self.random_state = random_state
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.init_size = init_size
+        self.n_init = n_init
+        self.reassignment_ratio = reassignment_ratio
+
+    # ------------------------------------------------------------------ checks and sizes
+
+    def _check_params(self) -> None:
+        self._check_common_params()
+        owner = type(self).__name__
+        _check_int(self.batch_size, "batch_size", owner, 1)
+        if self.max_no_improvement is not None:
+            _check_int(self.max_no_improvement, "max_no_improvement", owner, 0)
+        if self.init_size is not None:
+            _check_int(self.init_size, "init_size", owner, 1)
+        _check_real(self.reassignment_ratio, "reassignment_ratio", owner, 0.0)
+
+    def _sizes(self, n: int, k: int) -> tuple[int, int]:
+        """(batch size, seeding sample size) for ``n`` rows, as scikit-learn sizes them."""
+        batch = min(int(self.batch_size), n)
+        init_size = self.init_size
+        if init_size is None:
+            init_size = max(3 * batch, 3 * k)
+        elif init_size < k:
+            import warnings
+
+            warnings.warn(f"init_size={init_size} should be larger than n_clusters={k}. Setting it to "
+                          "min(3*n_clusters, n_samples)", RuntimeWarning, stacklevel=3)
+            init_size = 3 * k
+        return batch, min(int(init_size), n)
+
+    def _reassign_due(self, rows: int) -> bool:
+        """scikit-learn's rule: every ``10 * n_clusters`` rows seen, or when a centre has none."""
+        self._n_since_last_reassign += rows
+        if self._any_empty or self._n_since_last_reassign >= 10 * int(self.n_clusters):
+            self._n_since_last_reassign = 0
+            return True
+        return False
+
+    # ------------------------------------------------------------------ seeding
+
+    def _seed(self, x: Any, weights: Any, k: int, init_size: int, rng: Any, *, xp: Any, caps: Any) -> Any:
+        """Seeding as ``_init_centroids`` does: on ``init_size`` random rows when fewer than n."""
+        n = x.shape[0]
+        if init_size < n:
+            index = _place(_draw_rows(rng, n, init_size), x, xp, caps)
+            if isinstance(self.init, str) or callable(self.init):
+                x = caps.take_rows(x, index)
+                weights = None if weights is None else xp.take(weights, index, axis=0)
+        name, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps)
+        return caps.compiled(seed_core, SEED_STATIC)(x, weights, draws, init=name, k=k, xp=xp, caps=caps,
+                                                      budget=memory_budget_bytes())
+
+    # ------------------------------------------------------------------ one step
+
+    def _step(self, data: Any, pick: Any, batch_weights: Any, cdf: Any, rows: int, *, xp: Any, caps: Any):
+        k = int(self.n_clusters)
+        limit = min(k, rows // 2)
+        reassign = self._reassign_due(rows) and self.reassignment_ratio > 0 and limit > 0
+        reassign_rows = None
+        if reassign:
+            host_rows = np.asarray(self._rng.choice(rows, size=limit, replace=False), dtype=np.int64)
+            reassign_rows = _place(host_rows, data, xp, caps)
+        ratio = xp.asarray(float(self.reassignment_ratio), dtype=self._counts.dtype,
+                           device=array_api_compat.device(self._counts))
+        run = caps.compiled(minibatch_step_core, STEP_STATIC)
+        centers, counts, inertia, shift, any_empty = _materialise(
+            run(data, pick, batch_weights, cdf, self.cluster_centers_, self._counts, reassign_rows, ratio,
+                reassign=reassign, xp=xp, caps=caps, budget=memory_budget_bytes()),
+            caps, xp,
+        )
+        self.cluster_centers_, self._counts = centers, counts
+        self._any_empty = caps.read_bool(any_empty)
+        return inertia, shift
+
+    def _start_state(self, like: Any, k: int, xp: Any) -> None:
+        device = array_api_compat.device(like)
+        self._counts = xp.zeros((k,), dtype=widest_float(xp, device), device=device)
+        self._n_since_last_reassign = 0
+        self._any_empty = True
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "MiniBatchKMeans":
+        """Compute the centres on ``X`` by chunking it into mini-batches.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training data, in any Array API library (or anything NumPy converts).
+        y : None
+            Ignored.
+        sample_weight : array of shape (n_samples,) or float, optional
+            Weight of each sample: batches are drawn with probability proportional to it.
+
+        Returns
+        -------
+        self : MiniBatchKMeans
+            The fitted estimator.
+        """
+        self._check_params()
+        xp, _, X = validate_data(self, X, reset=True)
+        caps = capabilities_for(xp)
+        x = caps.persist(caps.known_rows(X))
+        n = x.shape[0]
+        k = int(self.n_clusters)
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        refuse_non_finite(x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        batch, init_size = self._sizes(n, k)
+        n_init = self._resolved_n_init(default=3)
+        tol = float(xp.mean(xp.var(x, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
+        self._rng = rng = _rng.random_source(self.random_state)
+
+        # Seedings, each on its own subsample, judged on one validation subsample.
+        valid_index = _place(_draw_rows(rng, n, init_size), x, xp, caps)
+        x_valid = caps.take_rows(x, valid_index)
+        w_valid = None if weights is None else xp.take(weights, valid_index, axis=0)
+        best, best_inertia = None, math.inf
+        for i in range(n_init):
+            centers = self._seed(x, weights, k, init_size, rng, xp=xp, caps=caps)
+            inertia = float(caps.compiled(score_core, PREDICT_STATIC)(x_valid, w_valid, centers, xp=xp, caps=caps,
+                                                                       budget=memory_budget_bytes()))
+            if self.verbose:
+                print(f"Init {i + 1}/{n_init}: inertia {inertia}")
+            if best is None or inertia < best_inertia:
+                best, best_inertia = centers, inertia
+        self.cluster_centers_ = best
+        self._start_state(x, k, xp)
+
+        if weights is None:
+            cdf, sum_of_weights = None, float(n)
+        else:
+            wide = self._counts.dtype
+            cdf = xp.cumulative_sum(xp.astype(weights, wide))
+            sum_of_weights = float(cdf[-1])
+            cdf = caps.persist(cdf / cdf[-1])
+        n_steps = (int(self.max_iter) * n) // batch
+        self._ewa_inertia, self._ewa_inertia_min, self._no_improvement = None, None, 0
+        step = -1
+        for step in range(n_steps):
+            host = _draw_rows(rng, n, batch) if cdf is None else _rng.draw_uniform(rng, batch)
+            inertia, shift = self._step(x, _place(host, x, xp, caps), None, cdf, batch, xp=xp, caps=caps)
+            shift = float(shift) if tol > 0 else 0.0
+            if self._converged(step, n_steps, n, batch, shift, tol, float(inertia)):
+                break
+        self.n_steps_ = step + 1
+        self.n_iter_ = int(math.ceil((step + 1) * batch / n))
+        if self.compute_labels:
+            labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
+                x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
+            )
+            self.labels_, self.inertia_ = caps.persist(labels), float(inertia)
+        else:
+            ewa = self._ewa_inertia if self._ewa_inertia is not None else 0.0
+            self.inertia_ = ewa * sum_of_weights
+        return self
+
+    def _converged(self, step: int, n_steps: int, n: int, batch: int, shift: float, tol: float,
+                   batch_inertia: float) -> bool:
+        """scikit-learn's early stopping: centre moves within ``tol``, or no improvement of the
+        exponentially weighted average of the per-row batch inertia for
+        ``max_no_improvement`` steps.  The first step (inertia of the seeding) is ignored."""
+        batch_inertia /= batch
+        step += 1
+        if step == 1:
+            if self.verbose:
+                print(f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}")
+            return False
+        if self._ewa_inertia is None:
+            self._ewa_inertia = batch_inertia
+        else:
+            alpha = min(batch * 2.0 / (n + 1), 1.0)
+            self._ewa_inertia = self._ewa_inertia * (1 - alpha) + batch_inertia * alpha
+        if self.verbose:
+            print(f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}, "
+                  f"ewa inertia: {self._ewa_inertia}")
+        if tol > 0.0 and shift <= tol:
+            return True
+        if self._ewa_inertia_min is None or self._ewa_inertia < self._ewa_inertia_min:
+            self._no_improvement = 0
+            self._ewa_inertia_min = self._ewa_inertia
+        else:
+            self._no_improvement += 1
+        return self.max_no_improvement is not None and self._no_improvement >= self.max_no_improvement
+
+    # ------------------------------------------------------------------ partial_fit
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "MiniBatchKMeans":
+        """Update the centres with one batch: the rows of ``X``.
+
+        The first call (on an unfitted estimator) seeds the centres from ``X``; every call
+        then makes one mini-batch step with all of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            The batch, in the namespace and on the device of the first one.
+        y : None
+            Ignored.
+        sample_weight : array of shape (n_samples,) or float, optional
+            Weight of each row of the batch.
+
+        Returns
+        -------
+        self : MiniBatchKMeans
+            The updated estimator.
+        """
+        fitted = hasattr(self, "cluster_centers_")
+        if not fitted:
+            self._check_params()
+        like = self.cluster_centers_ if fitted else None
+        xp, _, X = validate_data(self, X, reset=not fitted, like=like)
+        caps = capabilities_for(xp)
+        x = caps.persist(caps.known_rows(X))
+        n = x.shape[0]
+        k = int(self.n_clusters)
+        refuse_non_finite(x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        if not hasattr(self, "_rng"):
+            self._rng = _rng.random_source(self.random_state)
+        if not fitted:
+            if n < k:
+                raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+            _, init_size = self._sizes(n, k)
+            self._resolved_n_init(default=3)  # warns as scikit-learn for an array with n_init > 1
+            self.cluster_centers_ = self._seed(x, weights, k, init_size, self._rng, xp=xp, caps=caps)
+            self._start_state(x, k, xp)
+            self.n_steps_ = 0
+        else:
+            x = xp.astype(x, self.cluster_centers_.dtype)
+            weights = None if weights is None else xp.astype(weights, x.dtype)
+        self._step(x, None, weights, None, n, xp=xp, caps=caps)
+        if self.compute_labels:
+            labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
+                x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
+            )
+            self.labels_, self.inertia_ = caps.persist(labels), float(inertia)
+        self.n_steps_ += 1
+        return self

@@ -377,3 +377,13 @@ def test_dispatch_off_gives_numpy():
         km = KMeans(2, random_state=0).fit([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     assert isinstance(km.cluster_centers_, np.ndarray)
     assert sorted(km.labels_.tolist()) == [0, 0, 1, 1]
+
+
+def test_jax_calls_make_no_implicit_transfers():
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    data = mixture()
+    x, start = jax.numpy.asarray(data), jax.numpy.asarray(data[:3])
+    with jax.transfer_guard("disallow"):
+        km = KMeans(3, init=start).fit(x)
+        jax.block_until_ready((km.predict(x), km.transform(x)))
+    np.testing.assert_array_equal(np.asarray(km.labels_), KMeans(3, init=data[:3]).fit(data).labels_)

@@ -42,7 +42,7 @@ class ConvergenceWarning(UserWarning):
 _INIT_NAMES = ("k-means++", "random", "k-means||")
 
 #: Keyword arguments of ``fit_core`` that are compile-time constants.
-FIT_STATIC = ("init", "k", "max_iter", "xp", "caps", "budget")
+FIT_STATIC = ("init", "k", "max_iter", "tol", "xp", "caps", "budget")
 PREDICT_STATIC = ("xp", "caps", "budget")
 
 
@@ -51,19 +51,21 @@ PREDICT_STATIC = ("xp", "caps", "budget")
 # ---------------------------------------------------------------------------------------
 
 
-def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol: Any, *, init: str, k: int, max_iter: int,
-             xp: Any, caps: Any, budget: int) -> tuple[Any, Any, Any, Any, Any]:
+def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int, max_iter: int, tol: float,
+             xp: Any, caps: Any, budget: int) -> tuple[Any, ...]:
     """One k-means run: seeding from the placed ``draws``, Lloyd iterations, final assignment.
 
-    Returns ``(centers, labels, inertia, n_iter, mass)``: the final centres, the labels and
-    the (weighted) inertia of the final assignment to them, the number of Lloyd iterations
-    run, and each cluster's total weight in that assignment.
+    ``tol`` is relative to the mean variance of the features of ``x``, as in scikit-learn.
+    Returns ``(centers, labels, inertia, n_iter, n_distinct)``: the final centres, the labels
+    and the (weighted) inertia of the final assignment to them, the number of Lloyd
+    iterations run and the number of clusters with members (weight) in that assignment.
     """
     with memory_budget(budget):
+        tol_scaled = xp.mean(xp.var(x, axis=0)) * tol if tol != 0 else xp.zeros_like(x[0, 0])
         centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
-        centers, n_iter = lloyd(x, weights, centers, tol, max_iter=max_iter, xp=xp, caps=caps)
+        centers, n_iter = lloyd(x, weights, centers, tol_scaled, max_iter=max_iter, xp=xp, caps=caps)
         final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)
-        return centers, final.labels, final.inertia, n_iter, final.counts
+        return centers, final.labels, final.inertia, n_iter, xp.count_nonzero(final.counts > 0)
 
 
 #: Keyword arguments of ``seed_core`` that are compile-time constants.
@@ -109,7 +111,7 @@ def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: An
         return (state[2] < max_iter) & ~state[3]
 
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
-        centers, previous_labels, i, _ = state
+        centers, previous_labels, i, _, tol = state
         result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, weights=weights, prepared=prepared)
         mass = xp.astype(result.counts, result.sums.dtype)
         sums, mass, labels = relocate_empty_clusters(
@@ -118,12 +120,13 @@ def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: An
         new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
         unchanged = xp.all(labels == previous_labels)
         shift = xp.sum((new_centers - centers) ** 2)
-        return new_centers, labels, i + 1, unchanged | (shift <= tol)
+        return new_centers, labels, i + 1, unchanged | (shift <= tol), tol
 
     no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
     start = xp.zeros((), dtype=xp.int32, device=device)
     not_yet = xp.zeros((), dtype=xp.bool, device=device)
-    centers, _, n_iter, _ = caps.while_loop(keep_going, step, (centers, no_labels, start, not_yet))
+    # tol rides in the state so that Dask computes it once, with the first persisted state.
+    centers, _, n_iter, _, _ = caps.while_loop(keep_going, step, (centers, no_labels, start, not_yet, tol))
     return centers, n_iter
 
 
@@ -258,18 +261,30 @@ def build_weighted_distinct_rows(x: Any, weights: Any, draws: tuple[Any], k: int
 
 def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps: Any) -> Any:
     """(n, m) squared Euclidean distances of the rows of ``x`` to the ``m`` rows of ``points``
-    (m small), computed directly in ``dtype`` over row chunks."""
+    (m small), in ``dtype`` over row chunks.
+
+    The expansion ``|b|^2 - 2 b.p + |p|^2`` rides the matrix product; both sides are first
+    shifted by ``points[0]``, which keeps it accurate near the points (where k-means++
+    probabilities are small anyway), and it is clamped at 0.
+    """
     m, d = points.shape
+    points = xp.astype(points, dtype)
+    origin = points[0:1, :]
+    shifted = points - origin
+    sq_norms = xp.sum(shifted * shifted, axis=1)
     itemsize = xp.finfo(dtype).bits // 8
-    rows = max(1, memory_budget_bytes() // (itemsize * (d * (m + 1) + m)))
-    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, xp.astype(points, dtype))
+    rows = max(1, memory_budget_bytes() // (itemsize * (2 * d + 3 * m + 2)))
+    if caps.block_bytes is not None:  # blocks the backend keeps in cache
+        rows = min(rows, max(256, caps.block_bytes // (itemsize * (d + m))))
+    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, origin, shifted, sq_norms)
     return sq
 
 
-def _block_squared_distances(block: Any, points: Any) -> tuple[tuple[Any], tuple[()]]:
+def _block_squared_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
-    diff = bxp.astype(block, points.dtype)[:, None, :] - points[None, :, :]
-    return (bxp.sum(diff * diff, axis=2),), ()
+    b = bxp.astype(block, origin.dtype) - origin
+    sq = bxp.sum(b * b, axis=1)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    return (bxp.clip(sq, min=0.0),), ()
 
 
 def predict_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> Any:
@@ -405,7 +420,12 @@ class _Run(NamedTuple):
     labels: Any
     inertia: Any
     n_iter: Any
-    mass: Any
+    n_distinct: Any
+
+
+def _read_number(a: Any) -> float:
+    """The value of a 0-d array on the host (a scalar attribute such as ``inertia_``)."""
+    return float(a)
 
 
 def _materialise(arrays: tuple[Any, ...], caps: Any, xp: Any) -> tuple[Any, ...]:
@@ -575,7 +595,7 @@ class _KMeansMixin:
         inertia = caps.compiled(score_core, PREDICT_STATIC)(
             X, weights, centers, xp=xp, caps=caps, budget=memory_budget_bytes()
         )
-        return -float(inertia)
+        return -_read_number(inertia)
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return ``labels_`` (the labels of the final assignment of ``X``)."""
@@ -738,9 +758,6 @@ class KMeans(_KMeansMixin, BaseEstimator):
         refuse_non_finite(x, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
         n_init = self._resolved_n_init(default=10)
-        tol = xp.mean(xp.var(x, axis=0)) * float(self.tol) if self.tol != 0 else xp.zeros((), dtype=x.dtype,
-                                                                                         device=array_api_compat.device(x))
-        tol = caps.persist(tol)
         weights = None if weights is None else caps.persist(weights)
         rng = _rng.random_source(self.random_state)
         run = caps.compiled(fit_core, FIT_STATIC)
@@ -748,12 +765,12 @@ class KMeans(_KMeansMixin, BaseEstimator):
         for i in range(n_init):
             init, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps)
             result = _Run(*_materialise(
-                run(x, weights, draws, tol, init=init, k=k, max_iter=int(self.max_iter), xp=xp, caps=caps,
-                    budget=memory_budget_bytes()),
+                run(x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
+                    caps=caps, budget=memory_budget_bytes()),
                 caps, xp,
             ))
             if self.verbose:
-                print(f"Run {i}: inertia {float(result.inertia)}, {int(result.n_iter)} iterations.")
+                print(f"Run {i}: inertia {_read_number(result.inertia)}, {int(_read_number(result.n_iter))} iterations.")
             if best is None or (
                 caps.read_bool(result.inertia < best.inertia) and not caps.read_bool(
                     caps.compiled(same_clustering_core, ("k", "xp", "caps", "budget"))(
@@ -763,16 +780,16 @@ class KMeans(_KMeansMixin, BaseEstimator):
             ):
                 best = result
         assert best is not None
-        distinct = xp.count_nonzero(best.mass > 0)
-        if caps.read_bool(distinct < k):
+        distinct = int(_read_number(best.n_distinct))
+        if distinct < k:
             warnings.warn(
-                f"Number of distinct clusters ({int(distinct)}) found smaller than n_clusters ({k}). "
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
                 "Possibly due to duplicate points in X.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
         self.cluster_centers_ = best.centers
         self.labels_ = best.labels
-        self.inertia_ = float(best.inertia)
-        self.n_iter_ = int(best.n_iter)
+        self.inertia_ = _read_number(best.inertia)
+        self.n_iter_ = int(_read_number(best.n_iter))
         return self

@@ -28,6 +28,7 @@ from ._kmeans import (
     _check_real,
     _KMeansMixin,
     _materialise,
+    _read_number,
     _place,
     draw_seeding,
     score_core,
@@ -311,7 +312,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
         batch, init_size = self._sizes(n, k)
         n_init = self._resolved_n_init(default=3)
-        tol = float(xp.mean(xp.var(x, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
+        tol = _read_number(xp.mean(xp.var(x, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
         self._rng = rng = _rng.random_source(self.random_state)
 
         # Seedings, each on its own subsample, judged on one validation subsample.
@@ -321,7 +322,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         best, best_inertia = None, math.inf
         for i in range(n_init):
             centers = self._seed(x, weights, k, init_size, rng, xp=xp, caps=caps)
-            inertia = float(caps.compiled(score_core, PREDICT_STATIC)(x_valid, w_valid, centers, xp=xp, caps=caps,
+            inertia = _read_number(caps.compiled(score_core, PREDICT_STATIC)(x_valid, w_valid, centers, xp=xp, caps=caps,
                                                                        budget=memory_budget_bytes()))
             if self.verbose:
                 print(f"Init {i + 1}/{n_init}: inertia {inertia}")
@@ -335,7 +336,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         else:
             wide = self._counts.dtype
             cdf = xp.cumulative_sum(xp.astype(weights, wide))
-            sum_of_weights = float(cdf[-1])
+            sum_of_weights = _read_number(cdf[-1])
             cdf = caps.persist(cdf / cdf[-1])
         n_steps = (int(self.max_iter) * n) // batch
         self._ewa_inertia, self._ewa_inertia_min, self._no_improvement = None, None, 0
@@ -343,8 +344,8 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         for step in range(n_steps):
             host = _draw_rows(rng, n, batch) if cdf is None else _rng.draw_uniform(rng, batch)
             inertia, shift = self._step(x, _place(host, x, xp, caps), None, cdf, batch, xp=xp, caps=caps)
-            shift = float(shift) if tol > 0 else 0.0
-            if self._converged(step, n_steps, n, batch, shift, tol, float(inertia)):
+            shift = _read_number(shift) if tol > 0 else 0.0
+            if self._converged(step, n_steps, n, batch, shift, tol, _read_number(inertia)):
                 break
         self.n_steps_ = step + 1
         self.n_iter_ = int(math.ceil((step + 1) * batch / n))
@@ -352,7 +353,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
             labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
                 x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
             )
-            self.labels_, self.inertia_ = caps.persist(labels), float(inertia)
+            self.labels_, self.inertia_ = caps.persist(labels), _read_number(inertia)
         else:
             ewa = self._ewa_inertia if self._ewa_inertia is not None else 0.0
             self.inertia_ = ewa * sum_of_weights
@@ -437,6 +438,6 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
             labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
                 x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
             )
-            self.labels_, self.inertia_ = caps.persist(labels), float(inertia)
+            self.labels_, self.inertia_ = caps.persist(labels), _read_number(inertia)
         self.n_steps_ += 1
         return self

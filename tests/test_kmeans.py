@@ -76,6 +76,9 @@ def test_every_backend_gives_the_numpy_answer(xp, backend):
     np.testing.assert_array_equal(
         to_numpy(KMeans(3, random_state=0).fit_predict(x, sample_weight=xp.asarray(w))), expected.labels_
     )
+    distances = KMeans(3, random_state=0).fit_transform(x, sample_weight=xp.asarray(w))
+    assert_on_device_of(x, distances)
+    np.testing.assert_allclose(to_numpy(distances), reference_distances(data, expected.cluster_centers_), rtol=1e-9)
 
 
 def test_float32_stays_float32(xp):
@@ -98,6 +101,16 @@ def test_empty_cluster_gets_the_farthest_point(xp):
     np.testing.assert_array_equal(to_numpy(km.labels_), expected.labels_)
     np.testing.assert_allclose(to_numpy(km.cluster_centers_), expected.cluster_centers_, rtol=1e-10)
     assert np.bincount(to_numpy(km.labels_), minlength=3).min() > 0
+
+
+def test_one_cluster_and_one_cluster_per_sample(xp):
+    data = mixture(n=12)
+    x = xp.asarray(data)
+    one = KMeans(1, random_state=0).fit(x)
+    np.testing.assert_allclose(to_numpy(one.cluster_centers_), data.mean(axis=0, keepdims=True), rtol=1e-12)
+    each = KMeans(12, random_state=0).fit(x)
+    assert each.inertia_ == 0.0
+    np.testing.assert_array_equal(np.sort(to_numpy(each.labels_)), np.arange(12))
 
 
 def test_non_finite_input(xp, backend):

@@ -233,7 +233,8 @@ def build_greedy_kmeans_plusplus(x: Any, weights: Any, draws: tuple[Any, Any], k
         pick = xp.astype(xp.sum(xp.where(best, candidates, xp.zeros_like(candidates))), index_dtype)
         return xp.where(positions == c, pick, picks), closest, potential
 
-    picks, _, _ = caps.fori_loop(1, k, pick_next, (picks, closest, potential))
+    if k > 1:  # (a compiled loop traces its body even for no iterations)
+        picks, _, _ = caps.fori_loop(1, k, pick_next, (picks, closest, potential))
     return caps.take_rows(x, picks)
 
 

@@ -101,6 +101,13 @@ def test_empty_cluster_gets_the_farthest_point(xp):
     np.testing.assert_array_equal(to_numpy(km.labels_), expected.labels_)
     np.testing.assert_allclose(to_numpy(km.cluster_centers_), expected.cluster_centers_, rtol=1e-10)
     assert np.bincount(to_numpy(km.labels_), minlength=3).min() > 0
+    # Two empty clusters, with sample weights: the weighted farthest points, in turn.
+    start = np.concatenate([data[:1], [[1e3, 1e3, 1e3], [-1e3, 0.0, 0.0]]])
+    w = weights_for(120)
+    km = KMeans(3, init=xp.asarray(start), max_iter=50).fit(xp.asarray(data), sample_weight=xp.asarray(w))
+    expected = SkKMeans(3, init=start, n_init=1, max_iter=50, algorithm="lloyd").fit(data, sample_weight=w)
+    np.testing.assert_array_equal(to_numpy(km.labels_), expected.labels_)
+    assert km.inertia_ == pytest.approx(expected.inertia_, rel=1e-10)
 
 
 def test_one_cluster_and_one_cluster_per_sample(xp):

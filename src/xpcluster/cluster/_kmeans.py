@@ -178,7 +178,7 @@ def relocate_empty_clusters(x: Any, weights: Any, centers: Any, labels: Any, sum
         return sums, mass, remaining, labels, far_sq, far
 
     first_sq = xp.full((), math.inf, dtype=x.dtype, device=device)
-    before_first = xp.astype(xp.argmax(mass), xp.int64 if _has_int64(xp, device) else xp.int32) * 0 - 1
+    before_first = xp.full((), -1, dtype=xp.int64 if _has_int64(xp, device) else xp.int32, device=device)
     state = (sums, mass, mass == 0, labels, first_sq, before_first)
     sums, mass, _, labels, _, _ = caps.while_loop(any_left, move_one, state)
     return sums, mass, labels

@@ -304,6 +304,11 @@ def _run_choose_k(args: argparse.Namespace) -> int:
         from .plotting import _matplotlib
 
         _matplotlib()  # fail before the work, not after it, when matplotlib is missing
+    options: dict[str, Any] = {"random_state": args.seed}
+    if args.estimator != "kmeans":  # KMeans is choose_k's own default (with its n_init)
+        options["estimator"] = estimator_class(args.estimator)(random_state=args.seed)
+    if args.method == "gap":
+        options["n_refs"] = args.n_refs
     with Progress(3, f"{PROG} choose-k", enabled=not args.quiet) as progress:
         with progress.step("reading data"):
             data = load_data(args.data)
@@ -314,11 +319,11 @@ def _run_choose_k(args: argparse.Namespace) -> int:
         with progress.step(f"{args.method} over K={args.k[0]}..{args.k[-1]}"):
             start = time.perf_counter()
             with _dispatch():
-                result = choose.choose_k(x, args.k, method=args.method, random_state=args.seed)
+                result = choose.choose_k(x, args.k, method=args.method, **options)
                 table = _io.result_table(result)
                 chosen = _io.chosen_k(result)
             seconds = time.perf_counter() - start
-    print(f"choose-k: n={n} d={d} method={args.method} K={_k_summary(args.k)} "
+    print(f"choose-k: n={n} d={d} method={args.method} estimator={args.estimator} K={_k_summary(args.k)} "
           f"time={seconds:.3f}s backend={where}")
     print(_io.format_table(table, chosen))
     print(f"chosen K: {chosen}")
@@ -462,8 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     choose = sub.add_parser(
         "choose-k", help="compare numbers of clusters, pick one",
-        description="Fit k-means for each K in a range, print the per-K table of the chosen "
-                    "criterion and the K it picks.",
+        description="Cluster DATA for each K in a range, print the per-K table of the "
+                    "criterion and the K it picks: elbow (the knee of the inertia curve), "
+                    "silhouette (the highest mean silhouette) or gap (Tibshirani et al.'s gap "
+                    "statistic, the smallest K within one standard error of the next).",
     )
     choose.add_argument("data", metavar="DATA", help="samples x features table (.npy, .csv, .parquet)")
     choose.add_argument("--k", type=k_range, default=k_range("2:10"), metavar="RANGE",
@@ -471,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--method", choices=CRITERIA, default="silhouette",
                         help="elbow (inertia), silhouette (mean silhouette) or gap (gap "
                              "statistic) (default: silhouette)")
+    choose.add_argument("--estimator", choices=tuple(ESTIMATORS), default="kmeans",
+                        help="clustering fitted for each K (default: kmeans)")
+    choose.add_argument("--n-refs", type=positive_int, default=10, metavar="B",
+                        help="gap: number of uniform reference data sets (default: 10)")
     choose.add_argument("--plot", metavar="OUT.png", help="also draw the criterion against K (needs "
                                                           "matplotlib: xpcluster[plot])")
     _add_common(choose)

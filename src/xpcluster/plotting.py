@@ -75,7 +75,7 @@ def _mark_chosen(ax: Any, result: Any, ks: np.ndarray, values: np.ndarray) -> No
         return
     i = int(np.flatnonzero(ks == k)[0])
     ax.axvline(k, color="0.6", linestyle="--", linewidth=1, zorder=0)
-    ax.plot([k], [values[i]], marker="o", markersize=11, markerfacecolor="none",
+    ax.plot([k], [values[i]], linestyle="none", marker="o", markersize=11, markerfacecolor="none",
             markeredgecolor="C3", markeredgewidth=2, label=f"chosen K = {k}")
     ax.legend(loc="best", frameon=False)
 
@@ -256,19 +256,20 @@ def plot_silhouette(X, labels, path):
     fig = _figure(6.4, max(3.5, min(9.0, 1.0 + 0.5 * clusters.size)))
     ax = fig.add_subplot()
     gap = max(2, host_X.shape[0] // 50)
-    bottom = gap
+    bottom, middles = gap, []
     for i, cluster in enumerate(clusters):
         members = np.sort(values[host_labels == cluster])
         rows = np.arange(bottom, bottom + members.size)
         ax.fill_betweenx(rows, 0, members, color=f"C{i % 10}", alpha=0.8, linewidth=0)
-        ax.text(-0.04, bottom + members.size / 2, str(cluster), ha="right", va="center", fontsize=8)
+        middles.append(bottom + members.size / 2)
         bottom += members.size + gap
     mean = float(values.mean())
     ax.axvline(mean, color="C3", linestyle="--", linewidth=1, label=f"mean {mean:.3f}")
     ax.axvline(0, color="0.3", linewidth=0.8)
     ax.set_xlim(min(-0.1, float(values.min()) - 0.05), 1.0)
     ax.set_ylim(0, bottom)
-    ax.set_yticks([])
+    ax.set_yticks(middles, [str(c) for c in clusters] if clusters.size <= 30 else [""] * clusters.size)
+    ax.tick_params(axis="y", length=0)
     ax.set_xlabel("silhouette coefficient")
     ax.set_ylabel("cluster")
     ax.set_title(f"Silhouette diagram: {clusters.size} clusters, {host_X.shape[0]} samples")

@@ -106,10 +106,20 @@ class KMedoids(BaseEstimator):
     Notes
     -----
     Fitted attributes live in the namespace and on the device of the data given to
-    ``fit``.  ``fit`` reads a few scalars to the host per step on every backend; it cannot
-    run inside ``jax.jit`` (it raises ``TypeError`` there), while ``predict`` and
-    ``transform`` of a fitted estimator can.  On Dask, ``fit`` computes its input once
-    and runs on the blocks' library; ``predict`` and ``transform`` stay lazy.
+    ``fit``.  ``fit`` is a data-dependent search: on every backend it runs a Python loop
+    that reads a few scalars to the host per step (which medoid to swap, where each
+    cluster starts), with the numeric kernels compiled on JAX.  So on JAX ``fit`` cannot
+    run inside ``jax.jit`` (it raises ``TypeError`` there) and makes implicit transfers
+    (not under ``jax.transfer_guard("disallow")``), while ``predict`` and ``transform`` of
+    a fitted estimator can be jitted and make none.  On Dask, ``fit`` computes its input
+    once, runs on the blocks' library (NumPy or CuPy) and returns Dask arrays;
+    ``predict`` and ``transform`` stay lazy (their value checks fire on ``compute()``).
+
+    Time: ``'alternate'`` costs about the sum of the squared cluster sizes per iteration;
+    ``'pam'`` O(n^2) per pass (measured on a 2-core x86_64 box under load, NumPy: n =
+    50,000, d = 2, k = 32, two alternating iterations 0.9-2.5 s; one FasterPAM pass with
+    k = 8 about 100 s, peak traced memory 17 MiB).  Memory: O(n) plus one block of the
+    budget in both.
 
     With ``metric='precomputed'``, ``predict`` and ``transform`` take the (m, n)
     dissimilarities of m new points to the n training points (only the medoid columns
@@ -228,6 +238,18 @@ class KMedoids(BaseEstimator):
         distances : array of shape (n_samples, n_clusters)
         """
         return self.fit(X).transform(X)
+
+    def __sklearn_tags__(self) -> Any:
+        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
+        # when it is installed.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False, pairwise=self.metric == "precomputed"),
+        )
 
     def _checked_params(self) -> tuple[int, Any]:
         k = self.n_clusters

@@ -1,0 +1,575 @@
+"""Bisecting k-means: split one cluster in two with 2-means, k - 1 times; the hierarchy is kept."""
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from .. import _rng
+from .._backends import capabilities_for
+from .._core.assign import assign_labels
+from .._core.chunks import memory_budget, memory_budget_bytes
+from .._core.dtypes import widest_float
+from .._core.update import update_centroids
+from .._dispatch import resolve
+from ._base import BaseEstimator, check_is_fitted, check_sample_weight, non_finite_flag, refuse_non_finite, validate_data
+from ._kmedians import _check_int, _check_real, _place, _refuse_traced
+
+__all__ = ["BisectingKMeans", "BisectingSplit"]
+
+_INIT_NAMES = ("random", "k-means++")
+_STRATEGIES = ("biggest_inertia", "largest_cluster")
+
+
+class BisectingSplit(NamedTuple):
+    """One split of :class:`BisectingKMeans`' hierarchy (an entry of ``hierarchy_``).
+
+    Nodes are numbered in creation order: the root (all observations) is node 0 and the
+    ``s``-th split (from 0) creates nodes ``2*s + 1`` (``left``) and ``2*s + 2``
+    (``right``).  Sizes count observations (unweighted); SSEs are the weighted sums of
+    squared Euclidean distances of a node's observations to its centre.
+    """
+
+    parent: int
+    left: int
+    right: int
+    parent_size: int
+    parent_sse: float
+    left_size: int
+    right_size: int
+    left_sse: float
+    right_sse: float
+
+
+class BisectingKMeans(BaseEstimator):
+    """Bisecting k-means: divisive hierarchical clustering with 2-means splits.
+
+    Starting from one cluster holding every observation, the cluster chosen by
+    ``bisecting_strategy`` is split in two by (weighted) 2-means, keeping the best of
+    ``n_init`` runs, until there are ``n_clusters`` leaves.  Every split is recorded in
+    ``hierarchy_``.  All arithmetic runs in the input's array library, on its device, in its
+    float dtype.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (leaves of the hierarchy).
+    init : {'random', 'k-means++'}, default='random'
+        Initialisation of each 2-means: 'random' draws two distinct observations with
+        probability proportional to their weights; 'k-means++' draws the first that way and
+        the second with probability proportional to weight times squared distance to the
+        first (no greedy trials, unlike scikit-learn's k-means++).
+    n_init : int, default=1
+        2-means runs per split; the one with the lowest inertia is kept (a later run must be
+        lower by a relative 1e-6, as in scikit-learn, so that rounding never decides).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default=None
+        Source of the random draws, made on the host with NumPy (two uniforms per run), so
+        every backend gives the NumPy answer for a given seed.  None: NumPy's global state.
+    max_iter : int, default=300
+        Most Lloyd iterations of one 2-means run.
+    tol : float, default=1e-4
+        A 2-means run stops when the squared movement of its two centres (the sum over both
+        and over the features) is at most ``tol``, or as soon as an assignment repeats the
+        previous one.  As in scikit-learn's ``BisectingKMeans``, ``tol`` is used as is, not
+        scaled by the data's variance (as ``KMeans`` scales it).
+    bisecting_strategy : {'biggest_inertia', 'largest_cluster'}, default='biggest_inertia'
+        Which leaf to split next: the one with the largest SSE, or the one with the most
+        observations (counted without weights, as scikit-learn does).  Ties go to the
+        lowest node number; leaves with fewer than two observations are never split.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        Centres of the leaves, in ``X``'s namespace, device and float dtype.  Cluster ``j``
+        is node ``leaf_nodes_[j]``; leaves are ordered by node number.
+    labels_ : array of int32, shape (n_samples,)
+        Cluster of each training observation.
+    inertia_ : float
+        Weighted sum of squared distances of the training observations to their cluster
+        centres (the sum of the leaves' SSEs).
+    hierarchy_ : list of BisectingSplit
+        The ``n_clusters - 1`` splits in the order they were made (see
+        :class:`BisectingSplit`): parent node, its two children, and the parent's and
+        children's sizes and SSEs.
+    node_centers_ : array of shape (2 * n_clusters - 1, n_features)
+        Centre of every node: row 0 is the weighted mean of ``X``, rows ``2s+1``, ``2s+2``
+        the centres the ``s``-th split's 2-means found.
+    leaf_nodes_ : tuple of int
+        Node number of each cluster.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Notes
+    -----
+    *Prediction descends the hierarchy*, as scikit-learn's does: starting at the root, an
+    observation goes to the nearer of the two children at every split, down to a leaf.  It
+    is therefore not always the leaf with the nearest centre.  ``predict(X_train)`` equals
+    ``labels_``.  ``transform`` gives the Euclidean distances to every leaf centre.
+
+    *Subsets.* Each 2-means runs on the observations of the leaf being split (a boolean
+    mask, so data-dependent shapes).  The subset is padded with zero-weight rows to one of
+    four sizes per power of two (at most 25% more rows), so that a compiling backend
+    compiles the 2-means once per size class rather than once per split.  Choosing the
+    next leaf reads the children's sizes and SSEs on the host after each split: eager
+    backends synchronise there; on Dask ``fit`` computes (the subset's size, then each
+    2-means iteration's stop flag, then the split's numbers), while ``predict`` and
+    ``transform`` compute nothing.  ``fit`` cannot run inside a user's ``jax.jit``;
+    ``predict`` and ``transform`` can.  ``score`` returns a float (a compute on Dask).
+
+    *Empty children.* A 2-means centre left without (weighted) members keeps its previous
+    position (scikit-learn moves it to a far point instead); with duplicated observations a
+    split can leave a child with no observations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.cluster import BisectingKMeans
+    >>> X = np.array([[1.0, 1.0], [10.0, 1.0], [3.0, 1.0],
+    ...               [10.0, 0.0], [2.0, 1.0], [10.0, 2.0],
+    ...               [10.0, 8.0], [10.0, 9.0], [10.0, 10.0]])
+    >>> bkm = BisectingKMeans(n_clusters=3, random_state=0).fit(X)
+    >>> np.sort(bkm.cluster_centers_, axis=0)
+    array([[ 2.,  1.],
+           [10.,  1.],
+           [10.,  9.]])
+    >>> len(bkm.hierarchy_), bkm.hierarchy_[0].parent
+    (2, 0)
+    >>> bool((bkm.predict(X) == bkm.labels_).all())
+    True
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="random",
+        n_init=1,
+        random_state=None,
+        max_iter=300,
+        tol=1e-4,
+        bisecting_strategy="biggest_inertia",
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.tol = tol
+        self.bisecting_strategy = bisecting_strategy
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute bisecting k-means clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations (any Array API library; integers become the default float).
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array of shape (n_samples,) or float, default=None
+            Non-negative weights of the observations (None: all 1).
+
+        Returns
+        -------
+        self : BisectingKMeans
+            The fitted estimator.
+        """
+        k = _check_int(self, "n_clusters", self.n_clusters, 1)
+        max_iter = _check_int(self, "max_iter", self.max_iter, 1)
+        tol = _check_real(self, "tol", self.tol, 0.0)
+        n_init = _check_int(self, "n_init", self.n_init, 1)
+        if not isinstance(self.init, str) or self.init not in _INIT_NAMES:
+            raise ValueError(
+                f"The 'init' parameter of BisectingKMeans must be a str among {list(_INIT_NAMES)}. "
+                f"Got {self.init!r} instead."
+            )
+        if not isinstance(self.bisecting_strategy, str) or self.bisecting_strategy not in _STRATEGIES:
+            raise ValueError(
+                "The 'bisecting_strategy' parameter of BisectingKMeans must be a str among "
+                f"{list(_STRATEGIES)}. Got {self.bisecting_strategy!r} instead."
+            )
+        rng = _rng.random_source(self.random_state)
+
+        xp, device, X = validate_data(self, X, reset=True)
+        caps = capabilities_for(xp)
+        _refuse_traced(self, X, caps)
+        X = caps.persist(caps.known_rows(X))
+        n, d = X.shape
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        refuse_non_finite(X, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        weights = caps.persist(xp.ones_like(X[:, 0]) if weights is None else weights)
+        budget = memory_budget_bytes()
+
+        # The root: every observation, at the weighted mean.
+        root_centre, root_sse, node = caps.compiled(_root_core, ("xp",))(X, weights, xp=xp)
+        centres = [root_centre]
+        leaves = {0: (n, _host_float(root_sse, caps))}  # node -> (size, sse)
+        tolerance = xp.asarray(tol, dtype=X.dtype, device=device)
+        split = caps.compiled(_split_core, _SPLIT_STATIC)
+        hierarchy = []
+        for s in range(k - 1):
+            parent = _leaf_to_split(leaves, self.bisecting_strategy)
+            left, right = 2 * s + 1, 2 * s + 2
+            inside = node == parent
+            subset = caps.persist(caps.known_rows(X[inside]))
+            if sample_weight is None:
+                subset_weights = xp.ones_like(subset[:, 0])
+            else:
+                subset_weights = caps.persist(caps.known_rows(weights[inside]))
+            subset, subset_weights = _padded(subset, subset_weights, xp)
+            uniforms = _place(rng.uniform(size=(n_init, 2)), X, xp, caps)
+            pair, node, stats = split(
+                X, weights, node, subset, subset_weights, uniforms, tolerance, parent, left, right,
+                init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,
+            )
+            node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
+            left_size, right_size, left_sse, right_sse = (_host_float(stats[i], caps) for i in range(4))
+            parent_size, parent_sse = leaves.pop(parent)
+            leaves[left] = (int(left_size), left_sse)
+            leaves[right] = (int(right_size), right_sse)
+            centres += [pair[0:1, :], pair[1:2, :]]
+            hierarchy.append(
+                BisectingSplit(parent, left, right, parent_size, parent_sse, int(left_size), int(right_size), left_sse, right_sse)
+            )
+
+        leaf_nodes = tuple(sorted(leaves))
+        node_centres = xp.concat(centres, axis=0)
+        label_of_node = [-1] * (2 * k - 1)
+        for label, leaf in enumerate(leaf_nodes):
+            label_of_node[leaf] = label
+        table = xp.asarray(label_of_node, dtype=xp.int32, device=device)
+        self.node_centers_ = caps.persist(node_centres)
+        self.cluster_centers_ = caps.persist(xp.take(node_centres, xp.asarray(leaf_nodes, device=device), axis=0))
+        self.labels_ = caps.persist(xp.take(table, node))
+        self.inertia_ = math.fsum(leaves[leaf][1] for leaf in leaf_nodes)
+        self.hierarchy_ = hierarchy
+        self.leaf_nodes_ = leaf_nodes
+        self._label_of_node = table
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit and return the cluster of every training observation (``labels_``).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array of shape (n_samples,), default=None
+            Weights of the observations.
+
+        Returns
+        -------
+        labels : array of int32, shape (n_samples,)
+            Cluster of each observation.
+        """
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    # -- using a fitted model ----------------------------------------------------------
+
+    def _descend(self, X):
+        check_is_fitted(self)
+        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
+        caps = capabilities_for(xp)
+        splits = tuple((h.parent, h.left, h.right) for h in self.hierarchy_)
+        node_centres = xp.astype(self.node_centers_, X.dtype)
+        run = caps.compiled(_descend_core, ("splits", "xp", "caps", "budget"))
+        labels, distances = run(X, node_centres, self._label_of_node, splits=splits, xp=xp, caps=caps, budget=memory_budget_bytes())
+        return xp, caps, X, labels, distances
+
+    def predict(self, X):
+        """Cluster of each observation, found by descending the hierarchy.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations, in the library and on the device of the fitted centres.
+
+        Returns
+        -------
+        labels : array of int32, shape (n_samples,)
+            At every split the nearer child is taken (the left one on ties).
+        """
+        xp, caps, X, labels, _ = self._descend(X)
+        (labels,) = caps.checked((labels,), *non_finite_flag(X, xp=xp))
+        return labels
+
+    def transform(self, X):
+        """Euclidean distances of every observation to every cluster centre.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            Computed in row blocks sized by the memory budget.
+        """
+        check_is_fitted(self)
+        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
+        caps = capabilities_for(xp)
+        centres = xp.astype(self.cluster_centers_, X.dtype)
+        distances = caps.compiled(_transform_core, ("xp", "caps", "budget"))(
+            X, centres, xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        (distances,) = caps.checked((distances,), *non_finite_flag(X, xp=xp))
+        return distances
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then return the distances of the training observations to the centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array of shape (n_samples,), default=None
+            Weights of the observations.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            See :meth:`transform`.
+        """
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the weighted SSE of ``X`` under :meth:`predict`'s labels.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array of shape (n_samples,), default=None
+            Weights of the observations.
+
+        Returns
+        -------
+        score : float
+            ``-sum_i w_i |X[i] - cluster_centers_[predict(X)[i]]|^2`` (a value read to the
+            host: a compute on Dask).  ``score(X_train)`` is ``-inertia_`` up to rounding.
+        """
+        xp, caps, X, _, distances = self._descend(X)
+        refuse_non_finite(X, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        squared = distances * distances
+        return -float(xp.sum(squared if weights is None else weights * squared))
+
+
+# -- numeric cores (standard-only; compiled on backends that compile) ----------------------
+
+_SPLIT_STATIC = ("init", "max_iter", "xp", "caps", "budget")
+#: A later run replaces the best one only if its inertia is lower by this fraction (as in
+#: scikit-learn), so that runs ending in the same split -- equal up to rounding, perhaps
+#: with the children swapped -- keep the same one on every backend.
+_BETTER_BY = 1e-6
+
+
+def _root_core(x: Any, w: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    """The weighted mean (1, d), the weighted SSE around it, and every observation's node (0)."""
+    centre = xp.sum(x * w[:, None], axis=0, keepdims=True) / xp.sum(w)
+    diff = x - centre
+    return centre, xp.sum(w * xp.sum(diff * diff, axis=1)), xp.zeros_like(x[:, 0], dtype=xp.int32)
+
+
+def _split_core(
+    x: Any, w: Any, node: Any, subset: Any, subset_w: Any, uniforms: Any, tol: Any, parent: Any, left: Any, right: Any,
+    *, init: str, max_iter: int, xp: Any, caps: Any, budget: int,
+):
+    """One split: 2-means on the parent's observations (``subset``), then the parent's
+    observations of ``x`` moved to the children.  Returns ``(pair, node, stats)``, see
+    :func:`_bisect` and :func:`_relabel`."""
+    with memory_budget(budget):
+        pair = _bisect(subset, subset_w, uniforms, tol, init=init, max_iter=max_iter, xp=xp, caps=caps)
+        return (pair, *_relabel(x, w, node, pair, parent, left, right, xp=xp, caps=caps))
+
+
+def _bisect(x: Any, w: Any, uniforms: Any, tol: Any, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
+    """The two centres (2, d) of the best of ``uniforms.shape[0]`` weighted 2-means runs
+    (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part."""
+    wide = widest_float(xp, array_api_compat.device(x))
+
+    def run(r: Any) -> tuple[Any, Any]:
+        start = _two_starting_centres(x, w, uniforms[r, :], init, wide, xp=xp, caps=caps)
+        return _two_means(x, w, start, tol, max_iter, wide, xp=xp, caps=caps)
+
+    def keep_better(r: Any, best: tuple[Any, Any]) -> tuple[Any, Any]:
+        centres, inertia = run(r)
+        better = inertia < best[1] * (1 - _BETTER_BY)
+        return xp.where(better, centres, best[0]), xp.where(better, inertia, best[1])
+
+    # One traced run for all of them (a compiler sees the loop body once).
+    device = array_api_compat.device(x)
+    nothing = (xp.zeros((2, x.shape[1]), dtype=x.dtype, device=device), xp.asarray(math.inf, dtype=wide, device=device))
+    return caps.fori_loop(0, uniforms.shape[0], keep_better, nothing)[0]
+
+
+def _pick(mass: Any, u: Any, fallback: Any, *, xp: Any) -> Any:
+    """Index drawn with probability proportional to ``mass`` (>= 0) by the uniform ``u``:
+    the first entry with positive mass whose cumulative mass reaches ``u`` times the total;
+    ``fallback`` when there is no mass at all."""
+    cumulative = xp.cumulative_sum(mass)
+    hit = (mass > 0) & (cumulative >= u * xp.sum(mass))
+    first = xp.argmax(xp.astype(hit, xp.int8))
+    return xp.where(xp.any(hit), first, fallback)
+
+
+def _two_starting_centres(x: Any, w: Any, u: Any, init: str, wide: Any, *, xp: Any, caps: Any) -> Any:
+    m = x.shape[0]
+    device = array_api_compat.device(x)
+    positions = xp.arange(m, device=device)
+    mass = xp.astype(w, wide)
+    last_weighted = xp.clip(xp.max(xp.where(mass > 0, positions, xp.full_like(positions, -1))), 0, m - 1)
+    first = _pick(mass, u[0], last_weighted, xp=xp)
+    if init == "random":
+        second = _pick(xp.where(positions == first, xp.zeros_like(mass), mass), u[1], first, xp=xp)
+    else:
+        distances = assign_labels(x, caps.take_rows(x, xp.reshape(first, (1,))), xp=xp, caps=caps, with_distances=True).distances
+        distances = xp.astype(distances, wide)
+        second = _pick(mass * distances * distances, u[1], first, xp=xp)
+    return caps.take_rows(x, xp.stack([first, second]))
+
+
+def _two_means(x: Any, w: Any, start: Any, tol: Any, max_iter: int, wide: Any, *, xp: Any, caps: Any):
+    """Weighted Lloyd from ``start`` (2, d), stopping as scikit-learn's Lloyd does.
+
+    Returns the centres after the last update and the weighted inertia of the assignment
+    to those centres.
+    """
+
+    def keep_going(state: tuple[Any, ...]) -> Any:
+        return (state[2] < max_iter) & ~state[3]
+
+    def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        centres, previous_labels, n_iter, _ = state
+        result = assign_labels(x, centres, xp=xp, caps=caps, weights=w, with_sums=True)
+        new, _ = update_centroids(result.sums, result.counts, centres, xp=xp)
+        repeated = xp.all(result.labels == previous_labels)
+        shift = xp.sum((new - centres) ** 2)
+        return new, result.labels, n_iter + 1, repeated | (shift <= tol)
+
+    no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
+    zero = xp.zeros_like(start[0, 0], dtype=xp.int32)
+    state = (start, no_labels, zero, xp.zeros_like(zero, dtype=xp.bool))
+    centres = caps.while_loop(keep_going, step, state)[0]
+    inertia = assign_labels(x, centres, xp=xp, caps=caps, weights=w, with_inertia=True).inertia
+    return centres, xp.astype(inertia, wide)
+
+
+def _relabel(x: Any, w: Any, node: Any, pair: Any, parent: Any, left: Any, right: Any, *, xp: Any, caps: Any):
+    """Move the observations of node ``parent`` to ``left``/``right`` (the nearer of the
+    two centres ``pair``, as :meth:`predict` descends) and measure the two children.
+
+    Returns the new node of every observation and ``[left size, right size, left SSE,
+    right SSE]`` in the widest float.
+    """
+    wide = widest_float(xp, array_api_compat.device(x))
+    nearer = assign_labels(x, pair, xp=xp, caps=caps, with_distances=True)
+    inside = node == parent
+    to_left = inside & (nearer.labels == 0)
+    to_right = inside & (nearer.labels == 1)
+    node = xp.where(to_left, xp.full_like(node, left), xp.where(to_right, xp.full_like(node, right), node))
+    distances = xp.astype(nearer.distances, wide)
+    sse = xp.astype(w, wide) * distances * distances
+    zero = xp.zeros_like(sse)
+    stats = xp.stack([
+        xp.astype(xp.count_nonzero(to_left), wide),
+        xp.astype(xp.count_nonzero(to_right), wide),
+        xp.sum(xp.where(to_left, sse, zero)),
+        xp.sum(xp.where(to_right, sse, zero)),
+    ])
+    return node, stats
+
+
+def _descend_core(x: Any, node_centres: Any, label_of_node: Any, *, splits: tuple[tuple[int, int, int], ...], xp: Any, caps: Any, budget: int):
+    """Labels (int32) and Euclidean distances to the leaf centre, descending the splits.
+
+    Each split is one chunked pass over ``x`` against its two child centres; an
+    observation's last move sets its distance (a leaf's centre is the centre its split
+    found), so no per-row gather of centres is needed.
+    """
+    with memory_budget(budget):
+        node = xp.zeros_like(x[:, 0], dtype=xp.int32)
+        centre = node_centres[0:1, :]
+        diff = x - centre
+        distances = xp.sqrt(xp.sum(diff * diff, axis=1)) if not splits else xp.zeros_like(x[:, 0])
+        for parent, left, right in splits:
+            nearer = assign_labels(x, node_centres[left : right + 1, :], xp=xp, caps=caps, with_distances=True)
+            inside = node == parent
+            node = xp.where(inside, xp.where(nearer.labels == 0, xp.full_like(node, left), xp.full_like(node, right)), node)
+            distances = xp.where(inside, nearer.distances, distances)
+        return xp.take(label_of_node, node), distances
+
+
+def _transform_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) -> Any:
+    with memory_budget(budget):
+        k, d = centres.shape
+        itemsize = xp.finfo(x.dtype).bits // 8
+        rows = max(1, memory_budget_bytes() // (itemsize * (3 * k + 2 * d) + 16))
+        (distances,), _ = caps.map_row_chunks(x, rows, _distance_block, centres)
+        return distances
+
+
+def _distance_block(block: Any, centres: Any) -> tuple[tuple[Any], tuple[()]]:
+    """Distances by the expansion on data shifted by the first centre (accurate for data
+    far from the origin), clamped at 0 before the square root."""
+    bxp = array_api_compat.array_namespace(block)
+    origin = centres[0:1, :]
+    shifted_block = block - origin
+    shifted = centres - origin
+    sq = (
+        bxp.sum(shifted_block * shifted_block, axis=1)[:, None]
+        - 2 * bxp.matmul(shifted_block, bxp.matrix_transpose(shifted))
+        + bxp.sum(shifted * shifted, axis=1)[None, :]
+    )
+    return (bxp.sqrt(bxp.clip(sq, 0, None)),), ()
+
+
+# -- boundary helpers ----------------------------------------------------------------------
+
+
+def _leaf_to_split(leaves: dict[int, tuple[int, float]], strategy: str) -> int:
+    """The leaf with the largest SSE (or size), the lowest node number on ties, among the
+    leaves with at least two observations (there always is one while leaves < samples)."""
+    best, best_key = -1, -math.inf
+    for leaf in sorted(leaves):
+        size, sse = leaves[leaf]
+        key = sse if strategy == "biggest_inertia" else size
+        if size >= 2 and key > best_key:
+            best, best_key = leaf, key
+    return best
+
+
+def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
+    """The subset padded with zero rows of weight 0 up to one of four sizes per power of two.
+
+    The subset is re-sliced on the way (one copy, which the padding makes anyway): slicing
+    drops the empty row blocks that a boolean mask leaves on chunked backends, whose
+    cumulative sums fail on empty blocks (Dask).
+    """
+    m, d = subset.shape
+    step = 1 << max(0, m.bit_length() - 3)
+    extra = -(-m // step) * step - m
+    device = array_api_compat.device(subset)
+    rows = xp.zeros((extra, d), dtype=subset.dtype, device=device)
+    zero_weights = xp.zeros((extra,), dtype=weights.dtype, device=device)
+    return (
+        xp.concat([subset[:1, :], subset[1:, :], rows], axis=0),
+        xp.concat([weights[:1], weights[1:], zero_weights], axis=0),
+    )
+
+
+def _host_float(a: Any, caps: Any) -> float:
+    """One value read to the host (a device sync; a compute on Dask)."""
+    return float(a)

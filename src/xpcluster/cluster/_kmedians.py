@@ -1,0 +1,516 @@
+"""K-medians: Lloyd's algorithm for the L1 objective (Manhattan distances, component-wise medians)."""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .. import _rng
+from .._backends import capabilities_for
+from .._core.chunks import memory_budget, memory_budget_bytes
+from .._core.dtypes import widest_float
+from .._core.init import draw_kmeans_plusplus, draw_points
+from .._dispatch import resolve
+from ._base import BaseEstimator, check_is_fitted, non_finite_flag, refuse_non_finite, validate_data
+
+__all__ = ["KMedians"]
+
+_INIT_NAMES = ("k-medians++", "random")
+
+
+class KMedians(BaseEstimator):
+    """K-medians clustering: minimise the sum of Manhattan (L1) distances to the centres.
+
+    Lloyd's algorithm with the L1 objective: each observation goes to the centre with the
+    least Manhattan distance (the lowest index on ties), then each centre moves to the
+    component-wise median of its members.  Neither step can increase the objective
+    ``sum_i |x_i - c_{label_i}|_1``.  The whole loop runs in the input's array library,
+    on its device, in its float dtype.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (centres).
+    init : {'k-medians++', 'random'} or array of shape (n_clusters, n_features), default='k-medians++'
+        'k-medians++': the first centre is an observation drawn uniformly, each next one an
+        observation drawn with probability proportional to its L1 distance to the nearest
+        centre chosen so far (D-sampling with the distance the objective uses, not its
+        square).  'random': ``n_clusters`` distinct observations drawn uniformly.  An array:
+        the initial centres (then a single run is made).
+    n_init : 'auto' or int, default='auto'
+        Number of runs from different initialisations; the run with the lowest inertia is
+        kept.  'auto' is 10 for ``init='random'`` and 1 otherwise (as in scikit-learn).
+    max_iter : int, default=300
+        Most iterations (assignment + median update) of one run.
+    tol : float, default=1e-4
+        A run stops when the total L1 movement of the centres, ``sum |C_new - C_old|``,
+        is at most ``tol`` times the data's mean absolute deviation (averaged over the
+        features), or as soon as an assignment repeats the previous one.  ``tol=0`` stops
+        only when nothing moves any more.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default=None
+        Source of the random draws, which are made on the host with NumPy (so every
+        backend gives the NumPy answer for a given seed).  None uses NumPy's global state.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        The centres, in the namespace, on the device and in the float dtype of ``X``.
+    labels_ : array of int32, shape (n_samples,)
+        Index of each training observation's nearest centre (L1).
+    inertia_ : float
+        Sum of the L1 distances of the training observations to their centres.
+    n_iter_ : int
+        Iterations of the kept run.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Notes
+    -----
+    *Medians.* For a cluster with an even number of members the median of a feature is the
+    mean of its two middle values, as :func:`numpy.median` computes it.  Medians are
+    computed per feature with two stable sorts (by value, then by label), so the update
+    needs O(n_samples) extra memory per feature and no (n_samples, n_clusters) array.  A
+    cluster left without members keeps its previous centre.
+
+    *Memory.* The assignment processes row blocks whose (rows, n_clusters, n_features)
+    temporary of absolute differences fits the memory budget
+    (:func:`xpcluster.memory_budget`).
+
+    *Lazy and compiled backends.* ``fit`` needs one value per iteration to know when to stop:
+    on JAX the loop is one compiled ``lax.while_loop`` (``fit`` itself runs eagerly, not
+    inside a user's ``jax.jit``); on Dask the loop state is persisted and a small flag is
+    computed each iteration, and the median update sorts one feature column at a time in
+    a single block.  ``predict`` and ``transform`` compute nothing on Dask and run inside
+    ``jax.jit``; ``score`` returns a float, so it computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster.cluster import KMedians
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0],
+    ...               [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> km = KMedians(n_clusters=2, random_state=0).fit(X)
+    >>> np.sort(km.cluster_centers_, axis=0)
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> km.inertia_
+    8.0
+    >>> km.predict(np.array([[0.0, 0.0], [12.0, 3.0]])).tolist() == km.labels_[[2, 4]].tolist()
+    True
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-medians++", n_init="auto", max_iter=300, tol=1e-4, random_state=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Compute k-medians clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations (any Array API library; integers become the default float).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : KMedians
+            The fitted estimator.
+        """
+        k = _check_int(self, "n_clusters", self.n_clusters, 1)
+        max_iter = _check_int(self, "max_iter", self.max_iter, 1)
+        tol = _check_real(self, "tol", self.tol, 0.0)
+        init_is_array = not isinstance(self.init, str)
+        if not init_is_array and self.init not in _INIT_NAMES:
+            raise ValueError(
+                f"The 'init' parameter of KMedians must be a str among {list(_INIT_NAMES)} or an "
+                f"array of shape (n_clusters, n_features). Got {self.init!r} instead."
+            )
+        n_init = _check_n_init(self, "other" if init_is_array else self.init)
+        if init_is_array and n_init != 1:
+            warnings.warn(
+                "Explicit initial center position passed: performing only one init in "
+                f"KMedians instead of n_init={n_init}.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            n_init = 1
+        rng = _rng.random_source(self.random_state)
+
+        xp, device, X = validate_data(self, X, reset=True, like=self.init if init_is_array else None)
+        caps = capabilities_for(xp)
+        _refuse_traced(self, X, caps)
+        X = caps.persist(caps.known_rows(X))
+        n, d = X.shape
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        refuse_non_finite(X, xp=xp, caps=caps)
+
+        if init_is_array:
+            _, _, (_, start) = resolve(X, self.init)
+            if start.ndim != 2 or tuple(start.shape) != (k, d):
+                raise ValueError(
+                    f"The shape of the initial centers {tuple(start.shape)} does not match "
+                    f"the number of clusters {k} and features {d}: expected {(k, d)}."
+                )
+            start = xp.astype(start, X.dtype)
+            refuse_non_finite(start, xp=xp, caps=caps, name="init")
+            method, draws = "array", (xp.reshape(start, (1, k, d)),)
+        else:
+            method = self.init
+            draw = draw_kmeans_plusplus if method == "k-medians++" else draw_points
+            runs = [draw(rng, n, d, k) for _ in range(n_init)]
+            draws = tuple(_place(np.stack(parts), X, xp, caps) for parts in zip(*runs))
+
+        run = caps.compiled(_kmedians_core, _KMEDIANS_STATIC)
+        centres, labels, inertia, n_iter = run(
+            X, draws, tol, init=method, k=k, max_iter=max_iter, xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        centres, labels, inertia, n_iter = (caps.persist(a) for a in (centres, labels, inertia, n_iter))
+        self.cluster_centers_ = centres
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return the cluster of every training observation (``labels_``).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        labels : array of int32, shape (n_samples,)
+            Index of each observation's centre.
+        """
+        return self.fit(X).labels_
+
+    # -- using a fitted model ----------------------------------------------------------
+
+    def _prepared(self, X):
+        check_is_fitted(self)
+        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
+        caps = capabilities_for(xp)
+        centres = xp.astype(self.cluster_centers_, X.dtype)
+        return xp, caps, X, centres
+
+    def predict(self, X):
+        """Index of the centre nearest (in L1 distance) to each observation.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations, in the library and on the device of the fitted centres.
+
+        Returns
+        -------
+        labels : array of int32, shape (n_samples,)
+            Lowest index on ties.
+        """
+        xp, caps, X, centres = self._prepared(X)
+        labels, _ = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
+        (labels,) = caps.checked((labels,), *non_finite_flag(X, xp=xp))
+        return labels
+
+    def transform(self, X):
+        """L1 (Manhattan) distances of every observation to every centre.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            ``distances[i, j] = sum |X[i] - cluster_centers_[j]|``, computed in row blocks.
+        """
+        xp, caps, X, centres = self._prepared(X)
+        distances = caps.compiled(_transform_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
+        (distances,) = caps.checked((distances,), *non_finite_flag(X, xp=xp))
+        return distances
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return the L1 distances of the training observations to the centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training observations.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters)
+            See :meth:`transform`.
+        """
+        return self.fit(X).transform(X)
+
+    def score(self, X, y=None):
+        """Opposite of the L1 objective of ``X`` (larger is better).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Observations.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        score : float
+            ``-sum_i min_j |X[i] - cluster_centers_[j]|_1`` (a value read to the host: a
+            compute on Dask).  ``score(X_train) == -inertia_``.
+        """
+        xp, caps, X, centres = self._prepared(X)
+        _, distances = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
+        (total,) = caps.checked((xp.sum(distances),), *non_finite_flag(X, xp=xp))
+        return -float(total)
+
+
+# -- numeric cores (standard-only; compiled on backends that compile) ----------------------
+
+_KMEDIANS_STATIC = ("init", "k", "max_iter", "xp", "caps", "budget")
+#: A later run replaces the best one only if its inertia is lower by this fraction, so that
+#: runs ending in the same clustering (equal up to rounding) pick the same one on every backend.
+_BETTER_BY = 1e-6
+_USE_STATIC = ("xp", "caps", "budget")
+
+
+def _kmedians_core(x: Any, draws: tuple[Any, ...], tol: Any, *, init: str, k: int, max_iter: int, xp: Any, caps: Any, budget: int):
+    """Every run (one per row of the draws), keeping the lowest inertia (an earlier run wins unless beaten by a relative 1e-6).
+
+    Returns ``(centres, labels, inertia, n_iter)`` of the kept run.
+    """
+    with memory_budget(budget):
+        wide = widest_float(xp, array_api_compat.device(x))
+        threshold = tol * xp.mean(xp.mean(xp.abs(x - xp.mean(x, axis=0)), axis=0))
+
+        def start_of(r: Any) -> Any:
+            if init == "array":
+                return draws[0][r, ...]
+            if init == "random":
+                return caps.take_rows(x, draws[0][r, :])
+            return _build_kmedians_plusplus(x, (draws[0][r, :], draws[1][r, :]), k, xp=xp, caps=caps)
+
+        def run(r: Any, best: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
+            centres, labels, distances, n_iter = _lloyd_l1(x, start_of(r), threshold, max_iter=max_iter, xp=xp, caps=caps)
+            inertia = xp.sum(xp.astype(distances, wide))
+            better = inertia < best[2] * (1 - _BETTER_BY)
+            return (
+                xp.where(better, centres, best[0]),
+                xp.where(better, labels, best[1]),
+                xp.where(better, inertia, best[2]),
+                xp.where(better, n_iter, best[3]),
+            )
+
+        # One traced run for all of them (a compiler sees the loop body once).
+        nothing = (
+            xp.zeros((k, x.shape[1]), dtype=x.dtype, device=array_api_compat.device(x)),
+            xp.zeros_like(x[:, 0], dtype=xp.int32),
+            xp.asarray(math.inf, dtype=wide, device=array_api_compat.device(x)),
+            xp.zeros_like(x[0, 0], dtype=xp.int32),
+        )
+        return caps.fori_loop(0, draws[0].shape[0], run, nothing)
+
+
+def _lloyd_l1(x: Any, start: Any, threshold: Any, *, max_iter: int, xp: Any, caps: Any):
+    """One run: iterate until the assignment repeats, the centres move by at most
+    ``threshold`` (total L1), or ``max_iter``; then label with the final centres.
+
+    Returns ``(centres, labels, distances, n_iter)``.
+    """
+
+    def keep_going(state: tuple[Any, ...]) -> Any:
+        return (state[2] < max_iter) & ~state[3]
+
+    def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        centres, previous_labels, n_iter, _ = state
+        labels, _, counts = _assign_l1(x, centres, xp=xp, caps=caps)
+        new = _segment_medians(x, labels, counts, centres, xp=xp, caps=caps)
+        repeated = xp.all(labels == previous_labels)
+        moved = xp.sum(xp.abs(new - centres))
+        return new, labels, n_iter + 1, repeated | (moved <= threshold)
+
+    no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
+    zero = xp.zeros_like(start[0, 0], dtype=xp.int32)
+    state = (start, no_labels, zero, xp.zeros_like(zero, dtype=xp.bool))
+    centres, _, n_iter, _ = caps.while_loop(keep_going, step, state)
+    labels, distances, _ = _assign_l1(x, centres, xp=xp, caps=caps)
+    return centres, labels, distances, n_iter
+
+
+def _rows_per_block(k: int, d: int, itemsize: int) -> int:
+    """Rows whose (rows, k, d) difference and absolute-value temporaries fit the budget."""
+    return max(1, memory_budget_bytes() // (itemsize * (2 * k * d + 2 * k + d) + 16))
+
+
+def _assign_l1(x: Any, centres: Any, *, xp: Any, caps: Any) -> tuple[Any, Any, Any]:
+    """``(labels int32, L1 distance to the chosen centre, members per centre)``, in row blocks."""
+    k, d = centres.shape
+    rows = _rows_per_block(k, d, xp.finfo(x.dtype).bits // 8)
+    (labels, distances), (counts,) = caps.map_row_chunks(x, rows, _l1_assign_block, centres)
+    return labels, distances, counts
+
+
+def _l1_distances(block: Any, centres: Any) -> Any:
+    bxp = array_api_compat.array_namespace(block)
+    return bxp.sum(bxp.abs(block[:, None, :] - centres[None, :, :]), axis=2)
+
+
+def _l1_assign_block(block: Any, centres: Any) -> tuple[tuple[Any, Any], tuple[Any]]:
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    distances = _l1_distances(block, centres)
+    labels = bcaps.nearest_index(distances)
+    _, counts = bcaps.segment_sums(block[:, :1], labels, centres.shape[0])
+    return (labels, bxp.min(distances, axis=1)), (counts,)
+
+
+def _l1_transform_block(block: Any, centres: Any) -> tuple[tuple[Any], tuple[()]]:
+    return (_l1_distances(block, centres),), ()
+
+
+def _segment_medians(x: Any, labels: Any, counts: Any, previous: Any, *, xp: Any, caps: Any) -> Any:
+    """Component-wise median of each cluster's members; empty clusters keep ``previous``.
+
+    Per feature: a stable sort by value, then a stable sort of the labels in that order,
+    lays the values out cluster by cluster, ascending within each cluster; cluster ``j``
+    occupies positions ``offsets[j] .. offsets[j] + counts[j] - 1``, and its median is the
+    mean of the values at the two middle positions (the same one for odd counts).
+    """
+    n, d = x.shape
+    device = array_api_compat.device(x)
+    index = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    counts = xp.astype(counts, index)
+    offsets = xp.cumulative_sum(counts) - counts
+    lower = xp.clip(offsets + (counts - 1) // 2, 0, n - 1)
+    upper = xp.clip(offsets + counts // 2, 0, n - 1)
+    columns = xp.arange(d, dtype=index, device=device)
+
+    def one_feature(j: Any, medians: Any) -> Any:
+        values = x[:, j]
+        by_value = xp.argsort(values, stable=True)
+        by_label = xp.argsort(xp.take(labels, by_value), stable=True)
+        laid_out = xp.take(values, xp.take(by_value, by_label))
+        median = (xp.take(laid_out, lower) + xp.take(laid_out, upper)) / 2
+        return xp.where(columns[None, :] == j, median[:, None], medians)
+
+    medians = caps.fori_loop(0, d, one_feature, previous)
+    return xp.where((counts > 0)[:, None], medians, previous)
+
+
+def _build_kmedians_plusplus(x: Any, draws: tuple[Any, Any], k: int, *, xp: Any, caps: Any) -> Any:
+    """k-medians++: D-sampling with L1 distances (one O(n*d) pass per centre).
+
+    ``draws`` are the first pick (1,) and ``k`` uniforms (entry 0 unused); each next centre
+    is the first observation whose cumulative share of the L1 distances to the nearest
+    centre so far reaches its uniform.
+    """
+    first, thresholds = draws
+    n, d = x.shape
+    wide = widest_float(xp, array_api_compat.device(x))
+    positions = xp.arange(k, dtype=first.dtype, device=array_api_compat.device(x))
+    picks = xp.zeros_like(positions) + first
+    rows = _rows_per_block(1, d, xp.finfo(wide).bits // 8)
+
+    def pick_next(i: Any, state: tuple[Any, Any]) -> tuple[Any, Any]:
+        picks, nearest = state
+        previous = xp.astype(caps.take_rows(x, xp.reshape(picks[i - 1], (1,))), wide)
+        (distances,), _ = caps.map_row_chunks(x, rows, _l1_to_point_block, previous)
+        nearest = xp.minimum(nearest, distances)
+        cumulative = xp.cumulative_sum(nearest / xp.sum(nearest))
+        pick = xp.count_nonzero(cumulative < xp.astype(thresholds[i], wide))
+        # Rounding can leave the last cumulative value a hair below the uniform draw.
+        pick = xp.clip(xp.astype(pick, picks.dtype), 0, n - 1)
+        return xp.where(positions == i, pick, picks), nearest
+
+    nearest = xp.full_like(x[:, 0], math.inf, dtype=wide)
+    picks, _ = caps.fori_loop(1, k, pick_next, (picks, nearest))
+    return caps.take_rows(x, picks)
+
+
+def _l1_to_point_block(block: Any, point: Any) -> tuple[tuple[Any], tuple[()]]:
+    bxp = array_api_compat.array_namespace(block)
+    return (bxp.sum(bxp.abs(bxp.astype(block, point.dtype) - point), axis=1),), ()
+
+
+def _predict_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) -> tuple[Any, Any]:
+    with memory_budget(budget):
+        labels, distances, _ = _assign_l1(x, centres, xp=xp, caps=caps)
+        return labels, distances
+
+
+def _transform_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) -> Any:
+    with memory_budget(budget):
+        k, d = centres.shape
+        rows = _rows_per_block(k, d, xp.finfo(x.dtype).bits // 8)
+        (distances,), _ = caps.map_row_chunks(x, rows, _l1_transform_block, centres)
+        return distances
+
+
+# -- boundary helpers ----------------------------------------------------------------------
+
+
+def _check_int(est: Any, name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(
+            f"The '{name}' parameter of {type(est).__name__} must be an int in the range "
+            f"[{low}, inf). Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _check_real(est: Any, name: str, value: Any, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value >= low) or math.isinf(value):
+        raise ValueError(
+            f"The '{name}' parameter of {type(est).__name__} must be a finite float in the "
+            f"range [{low}, inf). Got {value!r} instead."
+        )
+    return float(value)
+
+
+def _check_n_init(est: Any, init_kind: str) -> int:
+    if isinstance(est.n_init, str) and est.n_init == "auto":
+        return 10 if init_kind == "random" else 1
+    if isinstance(est.n_init, str):
+        raise ValueError(
+            f"The 'n_init' parameter of {type(est).__name__} must be 'auto' or an int in the "
+            f"range [1, inf). Got {est.n_init!r} instead."
+        )
+    return _check_int(est, "n_init", est.n_init, 1)
+
+
+def _refuse_traced(est: Any, X: Any, caps: Any) -> None:
+    if caps.is_traced(X):
+        raise TypeError(
+            f"{type(est).__name__}.fit cannot run inside jax.jit (it decides when to stop from "
+            "values); fit eagerly and use predict/transform/score inside jax.jit"
+        )
+
+
+def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
+    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
+    device = array_api_compat.device(like)
+    if host.dtype.kind in "iu":
+        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    else:
+        dtype = widest_float(xp, device)
+    return caps.to_device(host, like, dtype)

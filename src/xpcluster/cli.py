@@ -145,7 +145,7 @@ class Progress:
         self._bar = tqdm(
             total=total, desc=desc, file=file if file is not None else sys.stderr,
             disable=False if file is not None else None, delay=delay, leave=False,
-            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} {postfix}",
+            bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed}{postfix}",
         )
         self._thread = threading.Thread(target=self._tick, args=(refresh_every, delay), daemon=True)
         self._thread.start()

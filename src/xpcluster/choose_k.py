@@ -30,6 +30,7 @@ __all__ = [
     "elbow",
     "silhouette_sweep",
     "gap_statistic",
+    "knee_index",
     "ElbowResult",
     "SilhouetteResult",
     "GapResult",

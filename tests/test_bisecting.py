@@ -1,6 +1,7 @@
 """BisectingKMeans: scikit-learn's quality, an exact hierarchy, the NumPy answer on every backend."""
 import doctest
 import math
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -153,7 +154,7 @@ def test_every_backend_gives_the_numpy_answer(xp, backend, strategy):
 def test_float32_stays_float32(xp):
     data = X.astype(np.float32)
     x = xp.asarray(data)
-    model = BisectingKMeans(3, random_state=4).fit(x)
+    model = BisectingKMeans(2, n_init=2, random_state=4).fit(x)
     expect_native(model.cluster_centers_, x, xp.float32)
     expect_native(model.transform(x), x, xp.float32)
     check_hierarchy(model, data.astype(np.float64), rtol=1e-4)
@@ -182,7 +183,7 @@ def test_predict_descends_the_hierarchy(xp, backend):
 
 def test_fit_predict_and_fit_transform(xp):
     x = xp.asarray(X)
-    model = BisectingKMeans(2, random_state=0)
+    model = BisectingKMeans(2, n_init=2, random_state=0)  # the root split of PARAMS' fit: compiled once on JAX
     np.testing.assert_array_equal(to_numpy(model.fit_predict(x)), to_numpy(model.labels_))
     np.testing.assert_allclose(
         to_numpy(model.fit_transform(x)), np.sqrt(sq_distances(X, to_numpy(model.cluster_centers_))), rtol=1e-9, atol=1e-9
@@ -205,9 +206,9 @@ def test_weights_on_every_backend(xp):
     """... and neither the data nor the weights are modified."""
     w = np.random.default_rng(8).uniform(0.0, 2.0, size=len(X))
     w[:10] = 0.0
-    expected = BisectingKMeans(3, random_state=5).fit(X, sample_weight=w)
+    expected = BisectingKMeans(2, n_init=2, random_state=5).fit(X, sample_weight=w)
     x, weights = xp.asarray(X), xp.asarray(w)
-    model = BisectingKMeans(3, random_state=5).fit(x, sample_weight=weights)
+    model = BisectingKMeans(2, n_init=2, random_state=5).fit(x, sample_weight=weights)
     np.testing.assert_array_equal(to_numpy(x), X)
     np.testing.assert_array_equal(to_numpy(weights), w)
     np.testing.assert_allclose(to_numpy(model.cluster_centers_), expected.cluster_centers_, rtol=1e-10)
@@ -241,8 +242,11 @@ def test_inertia_comparable_to_scikit_learn(name, k, strategy):
         data = datasets.make_blobs(n_samples=1500, centers=10, n_features=5, random_state=0)[0]
     else:
         data = getattr(datasets, f"load_{name}")().data
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
     ours = [BisectingKMeans(k, bisecting_strategy=strategy, random_state=s).fit(data) for s in range(5)]
-    theirs = [sklearn_cluster.BisectingKMeans(k, bisecting_strategy=strategy, random_state=s).fit(data) for s in range(5)]
+    with threadpool_limits(1):  # OpenMP threads on a busy 2-core machine cost seconds per fit
+        theirs = [sklearn_cluster.BisectingKMeans(k, bisecting_strategy=strategy, random_state=s).fit(data) for s in range(5)]
     ratio = np.mean([m.inertia_ for m in ours]) / np.mean([m.inertia_ for m in theirs])
     assert abs(ratio - 1) < 0.10, ratio
     check_hierarchy(ours[0], data)
@@ -357,6 +361,18 @@ def test_bad_parameters(params, match):
         BisectingKMeans(**{"n_clusters": 3, **params}).fit(X)
 
 
+def test_jax_predict_and_transform_make_no_implicit_transfers():
+    """(fit slices the leaf being split with a boolean mask and reads its numbers: eager work.)"""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    with xpcluster.array_api_dispatch(True):
+        x = jax.numpy.asarray(X)
+        model = BisectingKMeans(**PARAMS).fit(x)
+        with jax.transfer_guard("disallow"):
+            labels, distances = model.predict(x), model.transform(x)
+            jax.block_until_ready((labels, distances))
+    np.testing.assert_array_equal(np.asarray(labels), numpy_model().labels_)
+
+
 def test_fit_refuses_to_run_inside_jax_jit():
     jax = pytest.importorskip("jax", reason="jax is not installed")
     with xpcluster.array_api_dispatch(True):
@@ -368,6 +384,18 @@ def test_params_and_repr():
     model = BisectingKMeans(3, bisecting_strategy="largest_cluster")
     assert model.get_params()["bisecting_strategy"] == "largest_cluster"
     assert repr(model) == "BisectingKMeans(bisecting_strategy='largest_cluster', n_clusters=3)"
+
+
+def test_scikit_learn_estimator_checks():
+    estimator_checks = pytest.importorskip("sklearn.utils.estimator_checks", reason="scikit-learn is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = estimator_checks.check_estimator(BisectingKMeans(3, random_state=0), on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    # scikit-learn marks this check as an expected failure of its own BisectingKMeans: with
+    # the rows shuffled, the random 2-means starts differ.  The exact equivalence (same row
+    # order) is test_integer_weights_equal_repeated_observations.
+    assert results and failed <= {"check_sample_weight_equivalence_on_dense_data"}
 
 
 def test_docstring_examples():

@@ -2,6 +2,7 @@
 import doctest
 import math
 import tracemalloc
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -291,6 +292,18 @@ def test_bad_initial_centres(xp):
         KMedians(4, init=xp.asarray(START), n_init=3).fit(xp.asarray(X))
 
 
+def test_jax_calls_make_no_implicit_transfers():
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    with xpcluster.array_api_dispatch(True):
+        x, start = jax.numpy.asarray(X), jax.numpy.asarray(START)
+        KMedians(2).fit(x)  # first use of the namespace outside the guard
+        with jax.transfer_guard("disallow"):
+            for km in (KMedians(4, init=start), KMedians(4, n_init=2, random_state=0)):
+                km.fit(x)
+                jax.block_until_ready((km.predict(x), km.transform(x)))
+    np.testing.assert_array_equal(np.asarray(km.labels_), KMedians(4, n_init=2, random_state=0).fit(X).labels_)
+
+
 def test_fit_refuses_to_run_inside_jax_jit():
     jax = pytest.importorskip("jax", reason="jax is not installed")
     with xpcluster.array_api_dispatch(True):
@@ -303,6 +316,15 @@ def test_params_and_repr():
     assert km.get_params()["n_clusters"] == 3
     assert repr(km) == "KMedians(n_clusters=3, tol=0.5)"
     assert km.set_params(n_init=4).n_init == 4
+
+
+def test_scikit_learn_estimator_checks():
+    estimator_checks = pytest.importorskip("sklearn.utils.estimator_checks", reason="scikit-learn is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = estimator_checks.check_estimator(KMedians(3, random_state=0), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert results and failed == []
 
 
 def test_docstring_examples():

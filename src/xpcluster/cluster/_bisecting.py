@@ -5,6 +5,7 @@ import math
 from typing import Any, NamedTuple
 
 import array_api_compat
+import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
@@ -158,6 +159,18 @@ class BisectingKMeans(BaseEstimator):
         self.tol = tol
         self.bisecting_strategy = bisecting_strategy
 
+    def __sklearn_tags__(self) -> Any:
+        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
+        # when it is installed.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+        )
+
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X, y=None, sample_weight=None):
@@ -202,14 +215,13 @@ class BisectingKMeans(BaseEstimator):
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         refuse_non_finite(X, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
-        weights = caps.persist(xp.ones_like(X[:, 0]) if weights is None else weights)
         budget = memory_budget_bytes()
 
         # The root: every observation, at the weighted mean.
-        root_centre, root_sse, node = caps.compiled(_root_core, ("xp",))(X, weights, xp=xp)
+        root_centre, root_sse, node, weights = caps.compiled(_root_core, ("xp",))(X, weights, xp=xp)
+        weights = caps.persist(weights)
         centres = [root_centre]
         leaves = {0: (n, _host_float(root_sse, caps))}  # node -> (size, sse)
-        tolerance = xp.asarray(tol, dtype=X.dtype, device=device)
         split = caps.compiled(_split_core, _SPLIT_STATIC)
         hierarchy = []
         for s in range(k - 1):
@@ -217,15 +229,13 @@ class BisectingKMeans(BaseEstimator):
             left, right = 2 * s + 1, 2 * s + 2
             inside = node == parent
             subset = caps.persist(caps.known_rows(X[inside]))
-            if sample_weight is None:
-                subset_weights = xp.ones_like(subset[:, 0])
-            else:
-                subset_weights = caps.persist(caps.known_rows(weights[inside]))
+            subset_weights = None if sample_weight is None else caps.persist(caps.known_rows(weights[inside]))
             subset, subset_weights = _padded(subset, subset_weights, xp)
             uniforms = _place(rng.uniform(size=(n_init, 2)), X, xp, caps)
+            nodes = _place(np.asarray([parent, left, right]), X, xp, caps)
             pair, node, stats = split(
-                X, weights, node, subset, subset_weights, uniforms, tolerance, parent, left, right,
-                init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,
+                X, weights, node, subset, subset_weights, uniforms, nodes,
+                tol=tol, init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,
             )
             node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
             left_size, right_size, left_sse, right_sse = (_host_float(stats[i], caps) for i in range(4))
@@ -238,18 +248,12 @@ class BisectingKMeans(BaseEstimator):
             )
 
         leaf_nodes = tuple(sorted(leaves))
-        node_centres = xp.concat(centres, axis=0)
-        label_of_node = [-1] * (2 * k - 1)
-        for label, leaf in enumerate(leaf_nodes):
-            label_of_node[leaf] = label
-        table = xp.asarray(label_of_node, dtype=xp.int32, device=device)
-        self.node_centers_ = caps.persist(node_centres)
-        self.cluster_centers_ = caps.persist(xp.take(node_centres, xp.asarray(leaf_nodes, device=device), axis=0))
-        self.labels_ = caps.persist(xp.take(table, node))
+        self.node_centers_ = caps.persist(xp.concat(centres, axis=0))
+        self.cluster_centers_ = caps.persist(xp.concat([centres[leaf] for leaf in leaf_nodes], axis=0))
+        self.labels_ = caps.persist(caps.compiled(_labels_core, ("leaf_nodes", "xp"))(node, leaf_nodes=leaf_nodes, xp=xp))
         self.inertia_ = math.fsum(leaves[leaf][1] for leaf in leaf_nodes)
         self.hierarchy_ = hierarchy
         self.leaf_nodes_ = leaf_nodes
-        self._label_of_node = table
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -279,8 +283,10 @@ class BisectingKMeans(BaseEstimator):
         caps = capabilities_for(xp)
         splits = tuple((h.parent, h.left, h.right) for h in self.hierarchy_)
         node_centres = xp.astype(self.node_centers_, X.dtype)
-        run = caps.compiled(_descend_core, ("splits", "xp", "caps", "budget"))
-        labels, distances = run(X, node_centres, self._label_of_node, splits=splits, xp=xp, caps=caps, budget=memory_budget_bytes())
+        run = caps.compiled(_descend_core, ("splits", "leaf_nodes", "xp", "caps", "budget"))
+        labels, distances = run(
+            X, node_centres, splits=splits, leaf_nodes=self.leaf_nodes_, xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
         return xp, caps, X, labels, distances
 
     def predict(self, X):
@@ -369,33 +375,37 @@ class BisectingKMeans(BaseEstimator):
 
 # -- numeric cores (standard-only; compiled on backends that compile) ----------------------
 
-_SPLIT_STATIC = ("init", "max_iter", "xp", "caps", "budget")
+_SPLIT_STATIC = ("tol", "init", "max_iter", "xp", "caps", "budget")
 #: A later run replaces the best one only if its inertia is lower by this fraction (as in
 #: scikit-learn), so that runs ending in the same split -- equal up to rounding, perhaps
 #: with the children swapped -- keep the same one on every backend.
 _BETTER_BY = 1e-6
 
 
-def _root_core(x: Any, w: Any, *, xp: Any) -> tuple[Any, Any, Any]:
-    """The weighted mean (1, d), the weighted SSE around it, and every observation's node (0)."""
+def _root_core(x: Any, w: Any, *, xp: Any) -> tuple[Any, Any, Any, Any]:
+    """The weighted mean (1, d), the weighted SSE around it, every observation's node (0)
+    and the weights (ones when ``w`` is None)."""
+    if w is None:
+        w = xp.ones_like(x[:, 0])
     centre = xp.sum(x * w[:, None], axis=0, keepdims=True) / xp.sum(w)
     diff = x - centre
-    return centre, xp.sum(w * xp.sum(diff * diff, axis=1)), xp.zeros_like(x[:, 0], dtype=xp.int32)
+    return centre, xp.sum(w * xp.sum(diff * diff, axis=1)), xp.zeros_like(x[:, 0], dtype=xp.int32), w
 
 
 def _split_core(
-    x: Any, w: Any, node: Any, subset: Any, subset_w: Any, uniforms: Any, tol: Any, parent: Any, left: Any, right: Any,
-    *, init: str, max_iter: int, xp: Any, caps: Any, budget: int,
+    x: Any, w: Any, node: Any, subset: Any, subset_w: Any, uniforms: Any, nodes: Any,
+    *, tol: float, init: str, max_iter: int, xp: Any, caps: Any, budget: int,
 ):
     """One split: 2-means on the parent's observations (``subset``), then the parent's
-    observations of ``x`` moved to the children.  Returns ``(pair, node, stats)``, see
-    :func:`_bisect` and :func:`_relabel`."""
+    observations of ``x`` moved to the children (``nodes``: parent, left, right, placed on
+    the device like the draws).  Returns ``(pair, node, stats)``, see :func:`_bisect` and
+    :func:`_relabel`."""
     with memory_budget(budget):
         pair = _bisect(subset, subset_w, uniforms, tol, init=init, max_iter=max_iter, xp=xp, caps=caps)
-        return (pair, *_relabel(x, w, node, pair, parent, left, right, xp=xp, caps=caps))
+        return (pair, *_relabel(x, w, node, pair, nodes[0], nodes[1], nodes[2], xp=xp, caps=caps))
 
 
-def _bisect(x: Any, w: Any, uniforms: Any, tol: Any, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
+def _bisect(x: Any, w: Any, uniforms: Any, tol: float, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
     """The two centres (2, d) of the best of ``uniforms.shape[0]`` weighted 2-means runs
     (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part."""
     wide = widest_float(xp, array_api_compat.device(x))
@@ -441,7 +451,7 @@ def _two_starting_centres(x: Any, w: Any, u: Any, init: str, wide: Any, *, xp: A
     return caps.take_rows(x, xp.stack([first, second]))
 
 
-def _two_means(x: Any, w: Any, start: Any, tol: Any, max_iter: int, wide: Any, *, xp: Any, caps: Any):
+def _two_means(x: Any, w: Any, start: Any, tol: float, max_iter: int, wide: Any, *, xp: Any, caps: Any):
     """Weighted Lloyd from ``start`` (2, d), stopping as scikit-learn's Lloyd does.
 
     Returns the centres after the last update and the weighted inertia of the assignment
@@ -479,7 +489,7 @@ def _relabel(x: Any, w: Any, node: Any, pair: Any, parent: Any, left: Any, right
     inside = node == parent
     to_left = inside & (nearer.labels == 0)
     to_right = inside & (nearer.labels == 1)
-    node = xp.where(to_left, xp.full_like(node, left), xp.where(to_right, xp.full_like(node, right), node))
+    node = xp.where(to_left, xp.astype(left, node.dtype), xp.where(to_right, xp.astype(right, node.dtype), node))
     distances = xp.astype(nearer.distances, wide)
     sse = xp.astype(w, wide) * distances * distances
     zero = xp.zeros_like(sse)
@@ -492,7 +502,10 @@ def _relabel(x: Any, w: Any, node: Any, pair: Any, parent: Any, left: Any, right
     return node, stats
 
 
-def _descend_core(x: Any, node_centres: Any, label_of_node: Any, *, splits: tuple[tuple[int, int, int], ...], xp: Any, caps: Any, budget: int):
+def _descend_core(
+    x: Any, node_centres: Any, *, splits: tuple[tuple[int, int, int], ...], leaf_nodes: tuple[int, ...],
+    xp: Any, caps: Any, budget: int,
+):
     """Labels (int32) and Euclidean distances to the leaf centre, descending the splits.
 
     Each split is one chunked pass over ``x`` against its two child centres; an
@@ -501,15 +514,23 @@ def _descend_core(x: Any, node_centres: Any, label_of_node: Any, *, splits: tupl
     """
     with memory_budget(budget):
         node = xp.zeros_like(x[:, 0], dtype=xp.int32)
-        centre = node_centres[0:1, :]
-        diff = x - centre
+        diff = x - node_centres[0:1, :]
         distances = xp.sqrt(xp.sum(diff * diff, axis=1)) if not splits else xp.zeros_like(x[:, 0])
         for parent, left, right in splits:
             nearer = assign_labels(x, node_centres[left : right + 1, :], xp=xp, caps=caps, with_distances=True)
             inside = node == parent
             node = xp.where(inside, xp.where(nearer.labels == 0, xp.full_like(node, left), xp.full_like(node, right)), node)
             distances = xp.where(inside, nearer.distances, distances)
-        return xp.take(label_of_node, node), distances
+        return _labels_core(node, leaf_nodes=leaf_nodes, xp=xp), distances
+
+
+def _labels_core(node: Any, *, leaf_nodes: tuple[int, ...], xp: Any) -> Any:
+    """Cluster labels (int32) of node numbers: leaf ``leaf_nodes[j]`` is cluster ``j``."""
+    labels = xp.zeros_like(node)
+    for label, leaf in enumerate(leaf_nodes):
+        if label:
+            labels = xp.where(node == leaf, xp.full_like(node, label), labels)
+    return labels
 
 
 def _transform_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) -> Any:
@@ -552,7 +573,8 @@ def _leaf_to_split(leaves: dict[int, tuple[int, float]], strategy: str) -> int:
 
 
 def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
-    """The subset padded with zero rows of weight 0 up to one of four sizes per power of two.
+    """The subset padded with zero rows of weight 0 up to one of four sizes per power of two
+    (``weights`` None: the subset's rows weigh 1).
 
     The subset is re-sliced on the way (one copy, which the padding makes anyway): slicing
     drops the empty row blocks that a boolean mask leaves on chunked backends, whose
@@ -562,6 +584,8 @@ def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
     step = 1 << max(0, m.bit_length() - 3)
     extra = -(-m // step) * step - m
     device = array_api_compat.device(subset)
+    if weights is None:
+        weights = xp.ones((m,), dtype=subset.dtype, device=device)
     rows = xp.zeros((extra, d), dtype=subset.dtype, device=device)
     zero_weights = xp.zeros((extra,), dtype=weights.dtype, device=device)
     return (

@@ -111,6 +111,18 @@ class KMedians(BaseEstimator):
         self.tol = tol
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
+        # when it is installed.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+        )
+
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X, y=None):
@@ -175,7 +187,7 @@ class KMedians(BaseEstimator):
 
         run = caps.compiled(_kmedians_core, _KMEDIANS_STATIC)
         centres, labels, inertia, n_iter = run(
-            X, draws, tol, init=method, k=k, max_iter=max_iter, xp=xp, caps=caps, budget=memory_budget_bytes()
+            X, draws, tol=tol, init=method, k=k, max_iter=max_iter, xp=xp, caps=caps, budget=memory_budget_bytes()
         )
         centres, labels, inertia, n_iter = (caps.persist(a) for a in (centres, labels, inertia, n_iter))
         self.cluster_centers_ = centres
@@ -287,14 +299,14 @@ class KMedians(BaseEstimator):
 
 # -- numeric cores (standard-only; compiled on backends that compile) ----------------------
 
-_KMEDIANS_STATIC = ("init", "k", "max_iter", "xp", "caps", "budget")
+_KMEDIANS_STATIC = ("tol", "init", "k", "max_iter", "xp", "caps", "budget")
 #: A later run replaces the best one only if its inertia is lower by this fraction, so that
 #: runs ending in the same clustering (equal up to rounding) pick the same one on every backend.
 _BETTER_BY = 1e-6
 _USE_STATIC = ("xp", "caps", "budget")
 
 
-def _kmedians_core(x: Any, draws: tuple[Any, ...], tol: Any, *, init: str, k: int, max_iter: int, xp: Any, caps: Any, budget: int):
+def _kmedians_core(x: Any, draws: tuple[Any, ...], *, tol: float, init: str, k: int, max_iter: int, xp: Any, caps: Any, budget: int):
     """Every run (one per row of the draws), keeping the lowest inertia (an earlier run wins unless beaten by a relative 1e-6).
 
     Returns ``(centres, labels, inertia, n_iter)`` of the kept run.

@@ -123,7 +123,9 @@ def test_hierarchy_is_exact(strategy, init):
 
 
 def test_the_two_strategies_choose_differently():
-    data = np.concatenate([np.random.default_rng(1).normal(size=(200, 2)) * 0.1, np.random.default_rng(2).normal(size=(50, 2)) * 20 + 100])
+    tight = np.random.default_rng(1).normal(size=(200, 2)) * 0.1  # many points, small SSE
+    wide = np.random.default_rng(2).normal(size=(50, 2)) * 20 + 100  # few points, large SSE
+    data = np.concatenate([tight, wide])
     by_sse = BisectingKMeans(3, bisecting_strategy="biggest_inertia", random_state=0).fit(data).hierarchy_
     by_size = BisectingKMeans(3, bisecting_strategy="largest_cluster", random_state=0).fit(data).hierarchy_
     assert by_sse[0].left_size == 200 or by_sse[0].right_size == 200
@@ -371,6 +373,18 @@ def test_jax_predict_and_transform_make_no_implicit_transfers():
             labels, distances = model.predict(x), model.transform(x)
             jax.block_until_ready((labels, distances))
     np.testing.assert_array_equal(np.asarray(labels), numpy_model().labels_)
+
+
+def test_dask_input_of_unknown_chunk_sizes():
+    da = pytest.importorskip("dask.array", reason="dask is not installed")
+    x = da.from_array(X, chunks=70)
+    x = x[x[:, 0] > -100]  # every row, in blocks of unknown size
+    with xpcluster.array_api_dispatch(True):
+        model = BisectingKMeans(**PARAMS).fit(x)
+        labels = model.predict(x)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_allclose(model.cluster_centers_.compute(), numpy_model().cluster_centers_, rtol=1e-10)
+    np.testing.assert_array_equal(labels.compute(), numpy_model().labels_)
 
 
 def test_fit_refuses_to_run_inside_jax_jit():

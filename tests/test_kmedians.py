@@ -304,6 +304,19 @@ def test_jax_calls_make_no_implicit_transfers():
     np.testing.assert_array_equal(np.asarray(km.labels_), KMedians(4, n_init=2, random_state=0).fit(X).labels_)
 
 
+def test_dask_input_of_unknown_chunk_sizes():
+    da = pytest.importorskip("dask.array", reason="dask is not installed")
+    x = da.from_array(X, chunks=70)
+    x = x[x[:, 0] > -100]  # every row, in blocks of unknown size
+    with xpcluster.array_api_dispatch(True):
+        km = KMedians(4, random_state=0).fit(x)
+        labels = km.predict(x)
+    assert isinstance(labels, da.Array)
+    expected = KMedians(4, random_state=0).fit(X)
+    np.testing.assert_array_equal(km.cluster_centers_.compute(), expected.cluster_centers_)
+    np.testing.assert_array_equal(labels.compute(), expected.labels_)
+
+
 def test_fit_refuses_to_run_inside_jax_jit():
     jax = pytest.importorskip("jax", reason="jax is not installed")
     with xpcluster.array_api_dispatch(True):

@@ -13,7 +13,6 @@ from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.update import update_centroids
-from .._dispatch import resolve
 from ._base import BaseEstimator, check_is_fitted, check_sample_weight, non_finite_flag, refuse_non_finite, validate_data
 from ._kmedians import _check_int, _check_real, _place, _refuse_traced
 
@@ -206,7 +205,7 @@ class BisectingKMeans(BaseEstimator):
             )
         rng = _rng.random_source(self.random_state)
 
-        xp, device, X = validate_data(self, X, reset=True)
+        xp, _, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
         _refuse_traced(self, X, caps)
         X = caps.persist(caps.known_rows(X))

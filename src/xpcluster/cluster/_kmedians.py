@@ -306,7 +306,9 @@ _BETTER_BY = 1e-6
 _USE_STATIC = ("xp", "caps", "budget")
 
 
-def _kmedians_core(x: Any, draws: tuple[Any, ...], *, tol: float, init: str, k: int, max_iter: int, xp: Any, caps: Any, budget: int):
+def _kmedians_core(
+    x: Any, draws: tuple[Any, ...], *, tol: float, init: str, k: int, max_iter: int, xp: Any, caps: Any, budget: int
+):
     """Every run (one per row of the draws), keeping the lowest inertia (an earlier run wins unless beaten by a relative 1e-6).
 
     Returns ``(centres, labels, inertia, n_iter)`` of the kept run.

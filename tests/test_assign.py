@@ -67,3 +67,33 @@ def test_numpy_segment_sums_without_scipy(monkeypatch):
     assert without[0].dtype == np.float32
     np.testing.assert_allclose(without[0], with_scipy[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(without[1], with_scipy[1])
+
+
+def test_numpy_threads_do_not_change_the_answer(monkeypatch):
+    """Row blocks shared among threads: same blocks, totals added in block order, so the
+    result is bit-for-bit the one-thread result."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(20_000, 6)).astype(np.float32)
+    book = x[:40].copy()
+    results = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("XPCLUSTER_NUM_THREADS", threads)
+        assert numpy_caps.thread_count() == int(threads)
+        with xpcluster.array_api_dispatch():
+            results[threads] = xpcluster.vq.kmeans2(x, book, iter=5, minit="matrix")
+    np.testing.assert_array_equal(results["1"][0], results["3"][0])
+    np.testing.assert_array_equal(results["1"][1], results["3"][1])
+
+
+def test_numpy_parallel_blocks_match_the_serial_map():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(1000, 3))
+
+    def fn(block, scale):
+        return (block[:, 0] * scale,), (block.sum(axis=0), np.asarray(block.shape[0]))
+
+    serial = numpy_caps.generic.map_row_chunks(x, 64, fn, 2.0)
+    parallel = numpy_caps.parallel_map_row_chunks(x, 64, fn, 2.0)
+    np.testing.assert_array_equal(parallel[0][0], serial[0][0])
+    np.testing.assert_array_equal(parallel[1][0], serial[1][0])
+    assert int(parallel[1][1]) == 1000

@@ -73,6 +73,13 @@ class Capabilities:
     block_bytes : int or None
         Preferred size of one (rows, k) score block (e.g. to stay in cache), below the
         memory budget; None: as large as the budget allows.
+    concurrent_blocks : callable
+        ``concurrent_blocks() -> int``: how many row blocks ``parallel_map_row_chunks`` may
+        have in flight at once (its threads).
+    parallel_map_row_chunks : callable or None
+        ``map_row_chunks``' contract, with up to ``concurrent_blocks()`` blocks run at once;
+        for callers that size their blocks for that many in flight (``rows_per_chunk(...,
+        concurrency=caps.concurrent_blocks())``).  None: ``map_row_chunks``.
     """
 
     name: str
@@ -93,6 +100,8 @@ class Capabilities:
     known_rows: Callable[[Any], Any] = generic.known_rows
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     block_bytes: int | None = None
+    concurrent_blocks: Callable[[], int] = generic.concurrent_blocks
+    parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
 
     def replace(self, **changes: Any) -> "Capabilities":
         return dataclasses.replace(self, **changes)

@@ -33,6 +33,10 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     return joined, totals if totals is not None else ()
 
 
+def concurrent_blocks() -> int:
+    return 1
+
+
 def fori_loop(lower: int, upper: int, body: Callable[[int, Any], Any], state: Any) -> Any:
     for i in range(lower, upper):
         state = body(i, state)

@@ -1,14 +1,27 @@
-"""NumPy capabilities: segment sums through a one-entry-per-column sparse matrix product."""
+"""NumPy capabilities: sparse-product segment sums and row blocks spread over CPU threads."""
 from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import numpy as np
 
-from . import _GENERIC
+from . import _GENERIC, generic
 
-try:  # SciPy is optional: its sparse product is the fastest segment sum NumPy users have.
+try:  # SciPy's sparse product is the fastest segment sum NumPy users have.
     from scipy import sparse as _sparse
-except ImportError:  # pragma: no cover - exercised by the no-SciPy child test
+except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
     _sparse = None
+try:  # the kernel behind `csc_array @ dense`, without the per-call checks of building one
+    from scipy.sparse._sparsetools import csc_matvecs as _csc_matvecs
+except ImportError:  # pragma: no cover - a SciPy that moved it: the public path below
+    _csc_matvecs = None
+try:  # to keep BLAS single-threaded while our own threads share the row blocks
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover - then blocks run one after another
+    ThreadpoolController = None
 
 
 def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -16,24 +29,103 @@ def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarra
     m, d = values.shape
     counts = np.bincount(ids, minlength=k)
     if _sparse is not None and m > 0:
-        # Column j of this (k, m) matrix holds a single 1 in row ids[j], so building it
-        # needs no sorting, and its product with ``values`` is one C pass that adds each
-        # row into its id's row of the result, in row order: ~20x faster than bincount.
+        # A (k, m) matrix whose column j holds a single 1 in row ids[j]: building it needs
+        # no sorting, and its product with ``values`` is one C pass that adds each row into
+        # its id's row of the result, in row order (~20x faster than bincount).
         index_dtype = np.int32 if m < 2**31 - 1 else np.int64
-        one_per_column = _sparse.csc_array(
-            (np.ones(m, dtype=values.dtype), ids.astype(index_dtype, copy=False), np.arange(m + 1, dtype=index_dtype)),
-            shape=(k, m),
-        )
-        return one_per_column @ values, counts
+        indices = ids.astype(index_dtype, copy=False)
+        indptr = np.arange(m + 1, dtype=index_dtype)
+        ones = np.ones(m, dtype=values.dtype)
+        if _csc_matvecs is not None and values.dtype in (np.float32, np.float64):
+            sums = np.zeros((k, d), dtype=values.dtype)
+            _csc_matvecs(k, m, d, indptr, indices, ones, np.ascontiguousarray(values).ravel(), sums.ravel())
+            return sums, counts
+        return _sparse.csc_array((ones, indices, indptr), shape=(k, m)) @ values, counts
     # One bincount over (id, column) pairs sums every column in a single C pass.
     flat_ids = (ids.astype(np.intp)[:, None] * d + np.arange(d, dtype=np.intp)).reshape(-1)
     sums = np.bincount(flat_ids, weights=values.reshape(-1), minlength=k * d)
     return sums.reshape(k, d).astype(values.dtype, copy=False), counts
 
 
+def thread_count() -> int:
+    """Threads for the row blocks: ``XPCLUSTER_NUM_THREADS``, else the CPUs this process may use."""
+    configured = os.environ.get("XPCLUSTER_NUM_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity masks
+        return os.cpu_count() or 1
+
+
+class _Workers:
+    """A lazily made thread pool (remade after a fork) and the BLAS thread limiter."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.size = 0
+        self.controller: Any = None
+        self.local = threading.local()
+
+    def get(self, size: int) -> tuple[ThreadPoolExecutor, Any]:
+        with self.lock:
+            if self.controller is None:
+                self.controller = ThreadpoolController()
+            if self.pool is None or self.size != size:
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.pool = ThreadPoolExecutor(size, thread_name_prefix="xpcluster", initializer=self._mark)
+                self.size = size
+            return self.pool, self.controller
+
+    def _mark(self) -> None:
+        self.local.inside = True
+
+    def inside(self) -> bool:
+        return getattr(self.local, "inside", False)
+
+    def forget(self) -> None:  # after fork: the child has none of the parent's threads
+        self.lock = threading.Lock()
+        self.pool, self.size = None, 0
+
+
+_WORKERS = _Workers()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKERS.forget)
+
+
+def parallel_map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):
+    """``generic.map_row_chunks`` with the blocks shared among CPU threads.
+
+    NumPy, BLAS and SciPy's sparse kernels release the GIL, so blocks run in parallel;
+    BLAS is held to one thread meanwhile (as scikit-learn does around its own threads).
+    Per-block totals are added in block order whatever thread ran them, so the result
+    does not depend on the number of threads.
+    """
+    n = x.shape[0]
+    starts = range(0, n, rows)
+    threads = min(thread_count(), len(starts))
+    if threads < 2 or ThreadpoolController is None or _WORKERS.inside():
+        return generic.map_row_chunks(x, rows, fn, *consts)
+    pool, controller = _WORKERS.get(threads)
+    per_row_parts: list[tuple[Any, ...]] = []
+    totals: tuple[Any, ...] | None = None
+    with controller.limit(limits=1, user_api="blas"):
+        # Results arrive in block order; each block's totals are added (and dropped) as
+        # it arrives, so only the blocks in flight hold theirs.
+        for per_row, partial in pool.map(lambda start: fn(x[start : start + rows], *consts), starts):
+            per_row_parts.append(per_row)
+            totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))
+    joined = tuple(np.concatenate(parts) for parts in zip(*per_row_parts))
+    return joined, totals if totals is not None else ()
+
+
 CAPABILITIES = _GENERIC.replace(
     name="numpy",
     segment_sums=segment_sums,
+    parallel_map_row_chunks=parallel_map_row_chunks,
+    concurrent_blocks=thread_count,
     # ~1 MiB score blocks: multi-MB temporaries per block go through mmap/munmap (or get
     # trimmed back to the OS) on every block, and the page faults doubled W1's time.
     block_bytes=2**20,

@@ -44,11 +44,12 @@ def prepare_rows(x: Any, origin: Any, *, xp: Any) -> PreparedRows | None:
     return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
 
 
-def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None) -> int:
-    """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget,
-    and whose score block stays near ``block_bytes`` when the backend prefers that."""
+def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None, concurrency: int = 1) -> int:
+    """Rows whose temporaries (score block, one-hot or gather, shifted rows) fit the budget
+    with ``concurrency`` blocks in flight, and whose score block stays near ``block_bytes``
+    when the backend prefers that."""
     bytes_per_row = itemsize * (3 * k + 3 * d) + 16
-    rows = memory_budget_bytes() // bytes_per_row
+    rows = memory_budget_bytes() // max(1, concurrency) // bytes_per_row
     if block_bytes is not None:
         rows = min(rows, max(256, block_bytes // (itemsize * k)))
     return max(1, rows)
@@ -95,7 +96,9 @@ def assign_labels(
     half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
     if alive is not None:
         half_sq_norms = xp.where(alive, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
-    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
+    # Blocks sized for the backend's concurrent blocks, so its threads can share them.
+    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks())
+    map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
     if weights is not None or with_inertia:
         return _assign_weighted(
             x, weights, rows, origin, shifted, half_sq_norms,
@@ -104,11 +107,11 @@ def assign_labels(
     options = {"with_distances": with_distances, "with_sums": with_sums}
     if prepared is None:
         process = functools.partial(_assign_block, **options)
-        per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
+        per_row, totals = map_rows(x, rows, process, origin, shifted, half_sq_norms)
     else:
         score_weights = xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
         process = functools.partial(_assign_prepared_block, **options)
-        per_row, totals = caps.map_row_chunks(prepared.rows, rows, process, shifted, score_weights)
+        per_row, totals = map_rows(prepared.rows, rows, process, shifted, score_weights)
         if with_sums:
             # Sums of the shifted rows (plus their column of ones), moved back by the origin.
             shifted_sums, counts = totals
@@ -132,7 +135,7 @@ def _assign_weighted(
         _assign_weighted_block,
         weighted=weights is not None, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
     )
-    per_row, totals = caps.map_row_chunks(x, rows, process, origin, shifted, half_sq_norms)
+    per_row, totals = (caps.parallel_map_row_chunks or caps.map_row_chunks)(x, rows, process, origin, shifted, half_sq_norms)
     return Assignment(
         labels=per_row[0],
         distances=per_row[1] if with_distances else None,

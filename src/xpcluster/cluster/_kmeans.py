@@ -312,7 +312,7 @@ def transform_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> 
         origin = centers[0:1, :]
         shifted = centers - origin
         sq_norms = xp.sum(shifted * shifted, axis=1)
-        rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes)
+        rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks())
         (distances,), _ = caps.map_row_chunks(x, rows, _block_distances, origin, shifted, sq_norms)
         return distances
 

@@ -55,3 +55,29 @@ def test_nearest_index_takes_the_lowest_index_on_ties(xp, k):
     got = caps.nearest_index(s)
     assert got.dtype == array_api_compat.array_namespace(s).int32
     np.testing.assert_array_equal(to_numpy(got), scores.argmin(axis=1))
+
+
+@pytest.mark.parametrize("k", [1, 3, 64, 255, 256, 300])
+def test_nearest_of_product(xp, k):
+    """Row-wise argmin of a @ b, lowest index on ties (duplicate columns), on every backend."""
+    rng = np.random.default_rng(k)
+    a = rng.integers(-3, 4, size=(120, 4)).astype(np.float64)  # integer-valued: exact ties
+    b = rng.integers(-3, 4, size=(4, k)).astype(np.float64)
+    if k > 2:
+        b[:, k - 1] = b[:, 1]  # a duplicate column: always loses to column 1
+    expected = (a @ b).argmin(axis=1)
+    av, bv = xp.asarray(a), xp.asarray(b)
+    caps = capabilities_for(array_api_compat.array_namespace(av))
+    labels = caps.nearest_of_product(av, bv)
+    assert labels.dtype == array_api_compat.array_namespace(av).int32
+    np.testing.assert_array_equal(to_numpy(labels), expected)
+
+
+def test_numpy_nearest_of_product_with_nan_rows():
+    from xpcluster._backends import numpy as numpy_caps
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 3)).astype(np.float32)
+    a[[4, 9], 1] = np.nan
+    b = rng.normal(size=(3, 10)).astype(np.float32)
+    np.testing.assert_array_equal(numpy_caps.nearest_of_product(a, b), (a @ b).argmin(axis=1))

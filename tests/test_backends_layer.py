@@ -68,7 +68,11 @@ def test_nearest_of_product(xp, k):
     expected = (a @ b).argmin(axis=1)
     av, bv = xp.asarray(a), xp.asarray(b)
     caps = capabilities_for(array_api_compat.array_namespace(av))
-    labels = caps.nearest_of_product(av, bv)
+    nxp = array_api_compat.array_namespace(av)
+    if caps.nearest_of_product is None:
+        labels = caps.nearest_index(nxp.matmul(av, bv))
+    else:
+        labels = caps.nearest_of_product(av, bv)
     assert labels.dtype == array_api_compat.array_namespace(av).int32
     np.testing.assert_array_equal(to_numpy(labels), expected)
 

@@ -72,7 +72,8 @@ class Capabilities:
         the smallest entry, the lowest index on ties.
     nearest_of_product : callable
         ``nearest_of_product(a, b) -> int32 (m,)``: ``nearest_index(a @ b)``, for backends
-        that can find it faster than by forming the (m, k) product row-major.
+        that can find it faster than by forming the (m, k) product row-major; None: the
+        backend's ``nearest_index`` of the product.
     block_bytes : int or None
         Preferred size of one (rows, k) score block (e.g. to stay in cache), below the
         memory budget; None: as large as the budget allows.
@@ -102,7 +103,7 @@ class Capabilities:
     persist: Callable[[Any], Any] = generic.persist
     known_rows: Callable[[Any], Any] = generic.known_rows
     nearest_index: Callable[[Any], Any] = generic.nearest_index
-    nearest_of_product: Callable[[Any, Any], Any] = generic.nearest_of_product
+    nearest_of_product: Callable[[Any, Any], Any] | None = None
     block_bytes: int | None = None
     concurrent_blocks: Callable[[], int] = generic.concurrent_blocks
     parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None

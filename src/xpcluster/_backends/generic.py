@@ -95,8 +95,3 @@ def is_traced(a: Any) -> bool:
 def nearest_index(scores: Any) -> Any:
     xp = array_api_compat.array_namespace(scores)
     return xp.astype(xp.argmin(scores, axis=1), xp.int32)
-
-
-def nearest_of_product(a: Any, b: Any) -> Any:
-    xp = array_api_compat.array_namespace(a, b)
-    return nearest_index(xp.matmul(a, b))

@@ -199,7 +199,10 @@ def _assign_prepared_block(
     """One block of prepared rows ``[x - origin, 1]``: scores are one matrix product."""
     bxp = array_api_compat.array_namespace(block)
     bcaps = capabilities_for(bxp)
-    labels = bcaps.nearest_of_product(block, score_weights)
+    if bcaps.nearest_of_product is not None:
+        labels = bcaps.nearest_of_product(block, score_weights)
+    else:
+        labels = bcaps.nearest_index(bxp.matmul(block, score_weights))
     per_row, totals = (labels,), ()
     if with_distances:
         d = shifted.shape[1]

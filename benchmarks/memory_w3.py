@@ -43,9 +43,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2_000_000)
     parser.add_argument("--d", type=int, default=16)
     parser.add_argument("--k", type=int, default=1000)
-    parser.add_argument("--budget-mib", type=int, default=32)
+    parser.add_argument("--budget-mib", type=int, default=None, help="default: the library's default budget")
     args = parser.parse_args()
     env = dict(os.environ, XPCLUSTER_ARRAY_API="1")
+    if args.budget_mib is None:
+        from xpcluster._core.chunks import DEFAULT_MEMORY_BUDGET_BYTES
+
+        args.budget_mib = DEFAULT_MEMORY_BUDGET_BYTES // 2**20
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(args.n), str(args.d), str(args.k), str(args.budget_mib * 2**20)],
         capture_output=True, text=True, env=env, check=True,

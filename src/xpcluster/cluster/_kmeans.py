@@ -211,31 +211,59 @@ def build_greedy_kmeans_plusplus(x: Any, weights: Any, draws: tuple[Any, Any], k
     first = xp.searchsorted(cdf, xp.astype(first_uniform, wide), side="right")
     index_dtype = first.dtype
     first = xp.clip(first, 0, n - 1)
-    closest = squared_distances_to_rows(x, caps.take_rows(x, first), wide, xp=xp, caps=caps)[:, 0]
+    first_row = caps.take_rows(x, first)
+    distances_to = _distances_from(x, first_row, wide, xp=xp, caps=caps)
+    closest = distances_to(first_row)[:, 0]
     potential = xp.sum(closest if w is None else w * closest)
     positions = xp.arange(k, dtype=index_dtype, device=device)
     picks = xp.zeros_like(positions) + first
     trials = trial_uniforms.shape[1]
     trial_ids = xp.arange(trials, dtype=index_dtype, device=device)
+    ones = xp.ones_like(closest)
 
     def pick_next(c: Any, state: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
         picks, closest, potential = state
         targets = xp.astype(trial_uniforms[c - 1, :], wide) * potential
         cumulative = xp.cumulative_sum(closest if w is None else w * closest)
         candidates = xp.clip(xp.astype(xp.searchsorted(cumulative, targets), index_dtype), 0, n - 1)
-        candidate_sq = xp.minimum(
-            closest[:, None], squared_distances_to_rows(x, caps.take_rows(x, candidates), wide, xp=xp, caps=caps)
-        )
-        potentials = xp.sum(candidate_sq if w is None else w[:, None] * candidate_sq, axis=0)
+        candidate_sq = xp.minimum(closest[:, None], distances_to(caps.take_rows(x, candidates)))
+        potentials = xp.matmul(ones if w is None else w, candidate_sq)  # column sums as one product
         best = trial_ids == xp.astype(xp.argmin(potentials), index_dtype)
         potential = xp.sum(xp.where(best, potentials, xp.zeros_like(potentials)))
-        closest = xp.sum(xp.where(best[None, :], candidate_sq, xp.zeros_like(candidate_sq)), axis=1)
+        # The chosen column, as a product with the one-hot ``best`` (a row-wise sum over a few
+        # columns costs NumPy a call per row).
+        closest = xp.matmul(candidate_sq, xp.astype(best, candidate_sq.dtype))
         pick = xp.astype(xp.sum(xp.where(best, candidates, xp.zeros_like(candidates))), index_dtype)
         return xp.where(positions == c, pick, picks), closest, potential
 
     if k > 1:  # (a compiled loop traces its body even for no iterations)
         picks, _, _ = caps.fori_loop(1, k, pick_next, (picks, closest, potential))
     return caps.take_rows(x, picks)
+
+
+def _distances_from(x: Any, origin: Any, dtype: Any, *, xp: Any, caps: Any) -> Callable[[Any], Any]:
+    """A function giving the (n, m) squared distances of the rows of ``x`` to m points.
+
+    k-means++ asks this once per centre.  When ``x - origin`` (in ``dtype``) and its row
+    norms fit the memory budget they are made once, and each call is one matrix product
+    plus O(n*m) elementwise work; otherwise every call goes through
+    :func:`squared_distances_to_rows` block by block.
+    """
+    n, d = x.shape
+    itemsize = xp.finfo(dtype).bits // 8
+    if n is None or n != n or n * (2 * d + 1) * itemsize > memory_budget_bytes() or caps.defers_checks:
+        return lambda points: squared_distances_to_rows(x, points, dtype, xp=xp, caps=caps)
+    origin = xp.astype(origin, dtype)
+    base = xp.astype(x, dtype) - origin
+    base_sq = xp.vecdot(base, base)
+
+    def distances(points: Any) -> Any:
+        shifted = xp.astype(points, dtype) - origin
+        products = xp.matmul(base, xp.matrix_transpose(shifted))
+        sq = base_sq[:, None] - 2 * products + xp.vecdot(shifted, shifted)[None, :]
+        return xp.clip(sq, min=0.0)
+
+    return distances
 
 
 def build_weighted_distinct_rows(x: Any, weights: Any, draws: tuple[Any], k: int, *, xp: Any, caps: Any) -> Any:
@@ -284,7 +312,7 @@ def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps:
 def _block_squared_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
     b = bxp.astype(block, origin.dtype) - origin
-    sq = bxp.sum(b * b, axis=1)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
     return (bxp.clip(sq, min=0.0),), ()
 
 
@@ -320,7 +348,7 @@ def transform_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> 
 def _block_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
     b = block - origin
-    sq = bxp.sum(b * b, axis=1)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
     return (bxp.sqrt(bxp.clip(sq, min=0.0)),), ()
 
 

@@ -177,3 +177,20 @@ def test_on_a_distributed_cluster(cluster_client):
     book_k, distortion = vq.kmeans(x, 4, iter=2, rng=5)
     expected_book, expected_distortion = vq.kmeans(data, 4, iter=2, rng=5)
     np.testing.assert_allclose(np.asarray(book_k), expected_book, rtol=1e-12)
+
+
+@pytest.mark.parametrize("minit", ["matrix", "points", "random", "++", "k-means||"])
+def test_blocks_a_mask_emptied(minit):
+    """A boolean mask that empties whole blocks (zero-row blocks, unknown sizes): every
+    minit gives NumPy's answer (zero-row blocks once broke the totals and Dask's cumsum)."""
+    data = mixture(n=200)
+    data[:100, 0] = -100.0
+    keep = data[:, 0] > -50
+    x = da.from_array(data, chunks=(20, 3))
+    subset = x[x[:, 0] > -50]
+    start = data[keep][:4] if minit == "matrix" else 4
+    with xpcluster.array_api_dispatch():
+        ours = vq.kmeans2(subset, da.from_array(start) if minit == "matrix" else start, minit=minit, rng=1)
+        reference = vq.kmeans2(data[keep], start, minit=minit, rng=1)
+    np.testing.assert_allclose(np.asarray(ours[0].compute()), reference[0], rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(ours[1].compute()), reference[1])

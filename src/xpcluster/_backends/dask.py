@@ -168,10 +168,13 @@ def persist(a: Any) -> Any:
 
 
 def known_rows(a: Any) -> Any:
-    if not any(np.isnan(c) for c in a.chunks[0]):
-        return a
-    # compute_chunk_sizes() updates the array object in place: work on a new one.
-    return da.Array(a.dask, a.name, a.chunks, meta=a._meta).compute_chunk_sizes()
+    if any(np.isnan(c) for c in a.chunks[0]):
+        # compute_chunk_sizes() updates the array object in place: work on a new one.
+        a = da.Array(a.dask, a.name, a.chunks, meta=a._meta).compute_chunk_sizes()
+    if 0 in a.chunks[0] and a.shape[0] > 0:
+        # Blocks a boolean mask emptied: Dask's cumulative sums fail on zero-row blocks.
+        a = a.rechunk({0: tuple(c for c in a.chunks[0] if c)})
+    return a
 
 
 CAPABILITIES = _GENERIC.replace(

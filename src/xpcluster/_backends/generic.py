@@ -23,7 +23,9 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     n = x.shape[0]
     per_row_parts: list[tuple[Any, ...]] = []
     totals: tuple[Any, ...] | None = None
-    for start in range(0, n, rows):
+    # An empty input (a Dask block a boolean mask emptied) still goes through ``fn`` once,
+    # so that its per-row outputs and totals exist, with zero rows and zero sums.
+    for start in range(0, n, rows) if n > 0 else (0,):
         per_row, partial = fn(x[start : min(start + rows, n), ...], *consts)
         per_row_parts.append(per_row)
         totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))

@@ -97,3 +97,13 @@ def test_numpy_parallel_blocks_match_the_serial_map():
     np.testing.assert_array_equal(parallel[0][0], serial[0][0])
     np.testing.assert_array_equal(parallel[1][0], serial[1][0])
     assert int(parallel[1][1]) == 1000
+
+
+def test_numpy_thread_count_setting(monkeypatch):
+    monkeypatch.setenv("XPCLUSTER_NUM_THREADS", "0")
+    assert numpy_caps.thread_count() == 1
+    monkeypatch.setenv("XPCLUSTER_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="XPCLUSTER_NUM_THREADS must be a whole number"):
+        numpy_caps.thread_count()
+    monkeypatch.delenv("XPCLUSTER_NUM_THREADS")
+    assert numpy_caps.thread_count() >= 1

@@ -74,9 +74,14 @@ _DESCENDING = np.arange(256, 0, -1, dtype=np.uint16).astype(np.uint8)  # 0 (=256
 
 def thread_count() -> int:
     """Threads for the row blocks: ``XPCLUSTER_NUM_THREADS``, else the CPUs this process may use."""
-    configured = os.environ.get("XPCLUSTER_NUM_THREADS")
+    configured = os.environ.get("XPCLUSTER_NUM_THREADS", "").strip()
     if configured:
-        return max(1, int(configured))
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ValueError(
+                f"XPCLUSTER_NUM_THREADS must be a whole number of threads, got {configured!r}"
+            ) from None
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without affinity masks

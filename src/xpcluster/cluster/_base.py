@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 import sys
 from typing import Any
 
 import array_api_compat
 
+from .._backends import capabilities_for
 from .._core.dtypes import compute_dtype
 from .._dispatch import resolve
 
@@ -302,3 +304,82 @@ def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any) -> An
     if not caps.read_bool(xp.any(weights > 0)):
         raise ValueError("sample_weight must not be all zero")
     return weights
+
+
+# -- parameter checks (the messages follow scikit-learn's parameter validation) -------------
+
+
+def check_int(estimator: Any, name: str, value: Any, low: int) -> int:
+    """``value`` as an int; ``ValueError`` unless it is an integer (not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(
+            f"The '{name}' parameter of {type(estimator).__name__} must be an int in the range "
+            f"[{low}, inf). Got {value!r} instead."
+        )
+    return int(value)
+
+
+def check_real(estimator: Any, name: str, value: Any, low: float, *, finite: bool = True) -> float:
+    """``value`` as a float; ``ValueError`` unless it is a real number (not a bool) >= ``low``,
+    and finite unless ``finite=False``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (value >= low)
+        or (finite and math.isinf(value))
+    ):
+        kind = "a finite float" if finite else "a float"
+        raise ValueError(
+            f"The '{name}' parameter of {type(estimator).__name__} must be {kind} in the "
+            f"range [{low}, inf). Got {value!r} instead."
+        )
+    return float(value)
+
+
+def check_n_init(estimator: Any, init_kind: str) -> int:
+    """``estimator.n_init`` resolved: 'auto' is 10 for ``init_kind == 'random'``, else 1."""
+    if isinstance(estimator.n_init, str) and estimator.n_init == "auto":
+        return 10 if init_kind == "random" else 1
+    if isinstance(estimator.n_init, str):
+        raise ValueError(
+            f"The 'n_init' parameter of {type(estimator).__name__} must be 'auto' or an int in the "
+            f"range [1, inf). Got {estimator.n_init!r} instead."
+        )
+    return check_int(estimator, "n_init", estimator.n_init, 1)
+
+
+def refuse_traced(estimator: Any, X: Any, caps: Any) -> None:
+    """``TypeError`` when ``fit`` (which reads values to stop) is called inside ``jax.jit``."""
+    if caps.is_traced(X):
+        raise TypeError(
+            f"{type(estimator).__name__}.fit cannot run inside jax.jit (it decides when to stop from "
+            "values); fit eagerly and use predict/transform/score inside jax.jit"
+        )
+
+
+# -- what fitted estimators share ------------------------------------------------------------
+
+
+def fitted_input(estimator: Any, X: Any) -> tuple[Any, Any, Any, Any]:
+    """``(xp, caps, X, centres)`` for the methods of a fitted estimator: ``X`` validated
+    against the fitted ``cluster_centers_`` (library, device, features), the centres in
+    ``X``'s float dtype.  Call it from the public method itself, so that feature-name
+    warnings point at the caller's code."""
+    check_is_fitted(estimator)
+    xp, _, X = validate_data(estimator, X, reset=False, like=estimator.cluster_centers_)
+    caps = capabilities_for(xp)
+    return xp, caps, X, xp.astype(estimator.cluster_centers_, X.dtype)
+
+
+def clusterer_tags(*, pairwise: bool = False) -> Any:
+    """scikit-learn's ``Tags`` of a clusterer that transforms dense 2-D input, keeps
+    float32 and float64, and refuses NaN.  Imports scikit-learn: xpcluster does not need
+    it, and scikit-learn's tools ask for tags only when it is installed."""
+    from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+    return Tags(
+        estimator_type="clusterer",
+        target_tags=TargetTags(required=False),
+        transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+        input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False, pairwise=pairwise),
+    )

@@ -13,8 +13,19 @@ from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.update import update_centroids
-from ._base import BaseEstimator, check_is_fitted, check_sample_weight, non_finite_flag, refuse_non_finite, validate_data
-from ._kmedians import _check_int, _check_real, _place, _refuse_traced
+from .._placement import place_draw
+from ._base import (
+    BaseEstimator,
+    check_int,
+    check_is_fitted,
+    check_real,
+    check_sample_weight,
+    clusterer_tags,
+    non_finite_flag,
+    refuse_non_finite,
+    refuse_traced,
+    validate_data,
+)
 
 __all__ = ["BisectingKMeans", "BisectingSplit"]
 
@@ -159,16 +170,7 @@ class BisectingKMeans(BaseEstimator):
         self.bisecting_strategy = bisecting_strategy
 
     def __sklearn_tags__(self) -> Any:
-        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
-        # when it is installed.
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type="clusterer",
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
-        )
+        return clusterer_tags()
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -189,10 +191,10 @@ class BisectingKMeans(BaseEstimator):
         self : BisectingKMeans
             The fitted estimator.
         """
-        k = _check_int(self, "n_clusters", self.n_clusters, 1)
-        max_iter = _check_int(self, "max_iter", self.max_iter, 1)
-        tol = _check_real(self, "tol", self.tol, 0.0)
-        n_init = _check_int(self, "n_init", self.n_init, 1)
+        k = check_int(self, "n_clusters", self.n_clusters, 1)
+        max_iter = check_int(self, "max_iter", self.max_iter, 1)
+        tol = check_real(self, "tol", self.tol, 0.0)
+        n_init = check_int(self, "n_init", self.n_init, 1)
         if not isinstance(self.init, str) or self.init not in _INIT_NAMES:
             raise ValueError(
                 f"The 'init' parameter of BisectingKMeans must be a str among {list(_INIT_NAMES)}. "
@@ -207,7 +209,7 @@ class BisectingKMeans(BaseEstimator):
 
         xp, _, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
-        _refuse_traced(self, X, caps)
+        refuse_traced(self, X, caps)
         X = caps.persist(caps.known_rows(X))
         n, d = X.shape
         if n < k:
@@ -230,8 +232,8 @@ class BisectingKMeans(BaseEstimator):
             subset = caps.persist(caps.known_rows(X[inside]))
             subset_weights = None if sample_weight is None else caps.persist(caps.known_rows(weights[inside]))
             subset, subset_weights = _padded(subset, subset_weights, xp)
-            uniforms = _place(rng.uniform(size=(n_init, 2)), X, xp, caps)
-            nodes = _place(np.asarray([parent, left, right]), X, xp, caps)
+            uniforms = place_draw(rng.uniform(size=(n_init, 2)), X, xp, caps)
+            nodes = place_draw(np.asarray([parent, left, right]), X, xp, caps)
             pair, node, stats = split(
                 X, weights, node, subset, subset_weights, uniforms, nodes,
                 tol=tol, init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,

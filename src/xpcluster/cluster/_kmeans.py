@@ -23,10 +23,15 @@ from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parallel
 from .._core.update import update_centroids
+from .._placement import place_draw
 from ._base import (
     BaseEstimator,
+    check_int,
     check_is_fitted,
+    check_real,
     check_sample_weight,
+    clusterer_tags,
+    fitted_input,
     non_finite_flag,
     refuse_non_finite,
     validate_data,
@@ -381,16 +386,6 @@ def _block_label_moments(block: Any, k: int) -> tuple[tuple[()], tuple[Any, Any]
 # ---------------------------------------------------------------------------------------
 
 
-def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
-    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
-    device = array_api_compat.device(like)
-    if host.dtype.kind in "iu":
-        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    else:
-        dtype = widest_float(xp, device)
-    return caps.to_device(host, like, dtype)
-
-
 def _host_dtype(dtype: Any, xp: Any) -> np.dtype:
     return np.dtype(np.float32) if xp.finfo(dtype).bits == 32 else np.dtype(np.float64)
 
@@ -430,18 +425,6 @@ def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str) 
     if not caps.read_bool(xp.all(xp.isfinite(placed))):
         raise ValueError(f"{what} contains NaN or infinity.")
     return placed
-
-
-def _check_int(value: Any, name: str, owner: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be an int in the range [{low}, inf). "
-                         f"Got {value!r} instead.")
-
-
-def _check_real(value: Any, name: str, owner: str, low: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= low:
-        raise ValueError(f"The '{name}' parameter of {owner} must be a float in the range [{low}, inf). "
-                         f"Got {value!r} instead.")
 
 
 class _Run(NamedTuple):
@@ -491,7 +474,7 @@ def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, 
             init, host = "random-weighted", (_rng.draw_uniform(rng, k),)
         else:
             host = draw_kmeans_parallel(rng, n, d, k)
-        return init, tuple(_place(h, x, xp, caps) for h in host)
+        return init, tuple(place_draw(h, x, xp, caps) for h in host)
     if callable(init):
         centers = init(x, k, random_state=rng)
         return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init"),)
@@ -521,9 +504,9 @@ class _KMeansMixin:
 
     def _check_common_params(self) -> None:
         owner = type(self).__name__
-        _check_int(self.n_clusters, "n_clusters", owner, 1)
-        _check_int(self.max_iter, "max_iter", owner, 1)
-        _check_real(self.tol, "tol", owner, 0.0)
+        check_int(self, "n_clusters", self.n_clusters, 1)
+        check_int(self, "max_iter", self.max_iter, 1)
+        check_real(self, "tol", self.tol, 0.0, finite=False)
         init = self.init
         if isinstance(init, str):
             if init not in _INIT_NAMES:
@@ -534,7 +517,7 @@ class _KMeansMixin:
                              f"or an array-like. Got {init!r} instead.")
         n_init = self.n_init
         if not (isinstance(n_init, str) and n_init == "auto"):
-            _check_int(n_init, "n_init", owner, 1)
+            check_int(self, "n_init", n_init, 1)
         if self.random_state is not None and not isinstance(
             self.random_state, (numbers.Integral, np.random.RandomState, np.random.Generator)
         ):
@@ -555,13 +538,6 @@ class _KMeansMixin:
             return 1
         return int(n_init)
 
-    def _fitted_input(self, X: Any) -> tuple[Any, Any, Any, Any]:
-        check_is_fitted(self)
-        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
-        caps = capabilities_for(xp)
-        centers = self.cluster_centers_
-        return xp, caps, X, xp.astype(centers, X.dtype)  # results in X's float dtype
-
     def predict(self, X: Any) -> Any:
         """Index of the closest cluster centre for each sample.
 
@@ -577,7 +553,7 @@ class _KMeansMixin:
             ``X`` raise ``ValueError`` (when computed, on Dask; when the program runs,
             under ``jax.jit``).
         """
-        xp, caps, X, centers = self._fitted_input(X)
+        xp, caps, X, centers = fitted_input(self, X)
         run = caps.compiled(predict_core, PREDICT_STATIC)
         return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
                                                                      budget=memory_budget_bytes()))
@@ -595,7 +571,7 @@ class _KMeansMixin:
         distances : array of shape (n_samples, n_clusters)
             In ``X``'s namespace, device and float dtype; lazy for Dask input.
         """
-        xp, caps, X, centers = self._fitted_input(X)
+        xp, caps, X, centers = fitted_input(self, X)
         run = caps.compiled(transform_core, PREDICT_STATIC)
         return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
                                                                      budget=memory_budget_bytes()))
@@ -618,7 +594,7 @@ class _KMeansMixin:
             ``-sum(w_i * |x_i - c_{label_i}|^2)``, larger is better (a value read to the
             host: a compute on Dask).
         """
-        xp, caps, X, centers = self._fitted_input(X)
+        xp, caps, X, centers = fitted_input(self, X)
         refuse_non_finite(X, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
         inertia = caps.compiled(score_core, PREDICT_STATIC)(
@@ -641,16 +617,7 @@ class _KMeansMixin:
         return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
 
     def __sklearn_tags__(self) -> Any:
-        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
-        # when it is installed.
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type="clusterer",
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
-        )
+        return clusterer_tags()
 
 
 class KMeans(_KMeansMixin, BaseEstimator):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
@@ -15,7 +14,19 @@ from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.init import draw_kmeans_plusplus, draw_points
 from .._dispatch import resolve
-from ._base import BaseEstimator, check_is_fitted, non_finite_flag, refuse_non_finite, validate_data
+from .._placement import place_draw
+from ._base import (
+    BaseEstimator,
+    check_int,
+    check_n_init,
+    check_real,
+    clusterer_tags,
+    fitted_input,
+    non_finite_flag,
+    refuse_non_finite,
+    refuse_traced,
+    validate_data,
+)
 
 __all__ = ["KMedians"]
 
@@ -112,16 +123,7 @@ class KMedians(BaseEstimator):
         self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
-        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
-        # when it is installed.
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type="clusterer",
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
-        )
+        return clusterer_tags()
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -140,16 +142,16 @@ class KMedians(BaseEstimator):
         self : KMedians
             The fitted estimator.
         """
-        k = _check_int(self, "n_clusters", self.n_clusters, 1)
-        max_iter = _check_int(self, "max_iter", self.max_iter, 1)
-        tol = _check_real(self, "tol", self.tol, 0.0)
+        k = check_int(self, "n_clusters", self.n_clusters, 1)
+        max_iter = check_int(self, "max_iter", self.max_iter, 1)
+        tol = check_real(self, "tol", self.tol, 0.0)
         init_is_array = not isinstance(self.init, str)
         if not init_is_array and self.init not in _INIT_NAMES:
             raise ValueError(
                 f"The 'init' parameter of KMedians must be a str among {list(_INIT_NAMES)} or an "
                 f"array of shape (n_clusters, n_features). Got {self.init!r} instead."
             )
-        n_init = _check_n_init(self, "other" if init_is_array else self.init)
+        n_init = check_n_init(self, "other" if init_is_array else self.init)
         if init_is_array and n_init != 1:
             warnings.warn(
                 "Explicit initial center position passed: performing only one init in "
@@ -162,7 +164,7 @@ class KMedians(BaseEstimator):
 
         xp, device, X = validate_data(self, X, reset=True, like=self.init if init_is_array else None)
         caps = capabilities_for(xp)
-        _refuse_traced(self, X, caps)
+        refuse_traced(self, X, caps)
         X = caps.persist(caps.known_rows(X))
         n, d = X.shape
         if n < k:
@@ -183,7 +185,7 @@ class KMedians(BaseEstimator):
             method = self.init
             draw = draw_kmeans_plusplus if method == "k-medians++" else draw_points
             runs = [draw(rng, n, d, k) for _ in range(n_init)]
-            draws = tuple(_place(np.stack(parts), X, xp, caps) for parts in zip(*runs))
+            draws = tuple(place_draw(np.stack(parts), X, xp, caps) for parts in zip(*runs))
 
         run = caps.compiled(_kmedians_core, _KMEDIANS_STATIC)
         centres, labels, inertia, n_iter = run(
@@ -215,13 +217,6 @@ class KMedians(BaseEstimator):
 
     # -- using a fitted model ----------------------------------------------------------
 
-    def _prepared(self, X):
-        check_is_fitted(self)
-        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
-        caps = capabilities_for(xp)
-        centres = xp.astype(self.cluster_centers_, X.dtype)
-        return xp, caps, X, centres
-
     def predict(self, X):
         """Index of the centre nearest (in L1 distance) to each observation.
 
@@ -235,7 +230,7 @@ class KMedians(BaseEstimator):
         labels : array of int32, shape (n_samples,)
             Lowest index on ties.
         """
-        xp, caps, X, centres = self._prepared(X)
+        xp, caps, X, centres = fitted_input(self, X)
         labels, _ = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
         (labels,) = caps.checked((labels,), *non_finite_flag(X, xp=xp))
         return labels
@@ -253,7 +248,7 @@ class KMedians(BaseEstimator):
         distances : array of shape (n_samples, n_clusters)
             ``distances[i, j] = sum |X[i] - cluster_centers_[j]|``, computed in row blocks.
         """
-        xp, caps, X, centres = self._prepared(X)
+        xp, caps, X, centres = fitted_input(self, X)
         distances = caps.compiled(_transform_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
         (distances,) = caps.checked((distances,), *non_finite_flag(X, xp=xp))
         return distances
@@ -291,7 +286,7 @@ class KMedians(BaseEstimator):
             ``-sum_i min_j |X[i] - cluster_centers_[j]|_1`` (a value read to the host: a
             compute on Dask).  ``score(X_train) == -inertia_``.
         """
-        xp, caps, X, centres = self._prepared(X)
+        xp, caps, X, centres = fitted_input(self, X)
         _, distances = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
         (total,) = caps.checked((xp.sum(distances),), *non_finite_flag(X, xp=xp))
         return -float(total)
@@ -478,53 +473,3 @@ def _transform_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) ->
         rows = _rows_per_block(k, d, xp.finfo(x.dtype).bits // 8)
         (distances,), _ = caps.map_row_chunks(x, rows, _l1_transform_block, centres)
         return distances
-
-
-# -- boundary helpers ----------------------------------------------------------------------
-
-
-def _check_int(est: Any, name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(
-            f"The '{name}' parameter of {type(est).__name__} must be an int in the range "
-            f"[{low}, inf). Got {value!r} instead."
-        )
-    return int(value)
-
-
-def _check_real(est: Any, name: str, value: Any, low: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value >= low) or math.isinf(value):
-        raise ValueError(
-            f"The '{name}' parameter of {type(est).__name__} must be a finite float in the "
-            f"range [{low}, inf). Got {value!r} instead."
-        )
-    return float(value)
-
-
-def _check_n_init(est: Any, init_kind: str) -> int:
-    if isinstance(est.n_init, str) and est.n_init == "auto":
-        return 10 if init_kind == "random" else 1
-    if isinstance(est.n_init, str):
-        raise ValueError(
-            f"The 'n_init' parameter of {type(est).__name__} must be 'auto' or an int in the "
-            f"range [1, inf). Got {est.n_init!r} instead."
-        )
-    return _check_int(est, "n_init", est.n_init, 1)
-
-
-def _refuse_traced(est: Any, X: Any, caps: Any) -> None:
-    if caps.is_traced(X):
-        raise TypeError(
-            f"{type(est).__name__}.fit cannot run inside jax.jit (it decides when to stop from "
-            "values); fit eagerly and use predict/transform/score inside jax.jit"
-        )
-
-
-def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
-    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
-    device = array_api_compat.device(like)
-    if host.dtype.kind in "iu":
-        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    else:
-        dtype = widest_float(xp, device)
-    return caps.to_device(host, like, dtype)

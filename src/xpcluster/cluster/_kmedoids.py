@@ -27,7 +27,7 @@ import numpy as np
 from .. import _rng
 from .._backends import capabilities_for
 from .._core.dtypes import widest_float
-from ._base import BaseEstimator, check_is_fitted, validate_data
+from ._base import BaseEstimator, check_is_fitted, clusterer_tags, validate_data
 from ._pairwise import METRICS, block_distances, distances_to_labels, rows_per_block
 
 __all__ = ["KMedoids"]
@@ -240,16 +240,7 @@ class KMedoids(BaseEstimator):
         return self.fit(X).transform(X)
 
     def __sklearn_tags__(self) -> Any:
-        # Imported here: xpcluster does not need scikit-learn; its tools ask for tags only
-        # when it is installed.
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type="clusterer",
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False, pairwise=self.metric == "precomputed"),
-        )
+        return clusterer_tags(pairwise=self.metric == "precomputed")
 
     def _checked_params(self) -> tuple[int, Any]:
         k = self.n_clusters

@@ -20,16 +20,14 @@ from .._backends import capabilities_for
 from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
-from ._base import BaseEstimator, check_sample_weight, refuse_non_finite, validate_data
+from .._placement import place_draw
+from ._base import BaseEstimator, check_int, check_real, check_sample_weight, refuse_non_finite, validate_data
 from ._kmeans import (
     PREDICT_STATIC,
     SEED_STATIC,
-    _check_int,
-    _check_real,
     _KMeansMixin,
     _materialise,
     _read_number,
-    _place,
     draw_seeding,
     score_core,
     seed_core,
@@ -209,13 +207,12 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         self._check_common_params()
-        owner = type(self).__name__
-        _check_int(self.batch_size, "batch_size", owner, 1)
+        check_int(self, "batch_size", self.batch_size, 1)
         if self.max_no_improvement is not None:
-            _check_int(self.max_no_improvement, "max_no_improvement", owner, 0)
+            check_int(self, "max_no_improvement", self.max_no_improvement, 0)
         if self.init_size is not None:
-            _check_int(self.init_size, "init_size", owner, 1)
-        _check_real(self.reassignment_ratio, "reassignment_ratio", owner, 0.0)
+            check_int(self, "init_size", self.init_size, 1)
+        check_real(self, "reassignment_ratio", self.reassignment_ratio, 0.0, finite=False)
 
     def _sizes(self, n: int, k: int) -> tuple[int, int]:
         """(batch size, seeding sample size) for ``n`` rows, as scikit-learn sizes them."""
@@ -245,7 +242,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         """Seeding as ``_init_centroids`` does: on ``init_size`` random rows when fewer than n."""
         n = x.shape[0]
         if init_size < n:
-            index = _place(_draw_rows(rng, n, init_size), x, xp, caps)
+            index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
             if isinstance(self.init, str) or callable(self.init):
                 x = caps.take_rows(x, index)
                 weights = None if weights is None else xp.take(weights, index, axis=0)
@@ -262,7 +259,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         reassign_rows = None
         if reassign:
             host_rows = np.asarray(self._rng.choice(rows, size=limit, replace=False), dtype=np.int64)
-            reassign_rows = _place(host_rows, data, xp, caps)
+            reassign_rows = place_draw(host_rows, data, xp, caps)
         ratio = xp.asarray(float(self.reassignment_ratio), dtype=self._counts.dtype,
                            device=array_api_compat.device(self._counts))
         run = caps.compiled(minibatch_step_core, STEP_STATIC)
@@ -316,7 +313,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         self._rng = rng = _rng.random_source(self.random_state)
 
         # Seedings, each on its own subsample, judged on one validation subsample.
-        valid_index = _place(_draw_rows(rng, n, init_size), x, xp, caps)
+        valid_index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
         x_valid = caps.take_rows(x, valid_index)
         w_valid = None if weights is None else xp.take(weights, valid_index, axis=0)
         best, best_inertia = None, math.inf
@@ -343,7 +340,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         step = -1
         for step in range(n_steps):
             host = _draw_rows(rng, n, batch) if cdf is None else _rng.draw_uniform(rng, batch)
-            inertia, shift = self._step(x, _place(host, x, xp, caps), None, cdf, batch, xp=xp, caps=caps)
+            inertia, shift = self._step(x, place_draw(host, x, xp, caps), None, cdf, batch, xp=xp, caps=caps)
             shift = _read_number(shift) if tol > 0 else 0.0
             if self._converged(step, n_steps, n, batch, shift, tol, _read_number(inertia)):
                 break

@@ -28,6 +28,7 @@ from ._core.chunks import memory_budget_bytes
 from ._core.dtypes import compute_dtype, widest_float
 from ._core.init import INIT_METHODS, draw_points
 from ._core.lloyd import KMEANS2_STATIC, KMEANS_STATIC, VQ_STATIC, kmeans2_core, kmeans_core, vq_core, whiten_core
+from ._placement import place_draw
 from ._dispatch import resolve
 
 __all__ = ["whiten", "vq", "py_vq", "kmeans", "kmeans2", "ClusterError"]
@@ -110,14 +111,7 @@ def _scalar(a: Any, xp: Any) -> float:
     return float(xp.reshape(a, (-1,))[0])
 
 
-def _place(host: np.ndarray, like: Any, xp: Any, caps: Any) -> Any:
-    """A host draw on ``like``'s device: indices in the index dtype, floats in the widest."""
-    device = array_api_compat.device(like)
-    if host.dtype.kind in "iu":
-        dtype = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
-    else:
-        dtype = widest_float(xp, device)
-    return caps.to_device(host, like, dtype)
+_place = place_draw  # host draws onto the data's device (shared with the estimators)
 
 
 def whiten(obs, check_finite=None):

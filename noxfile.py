@@ -4,7 +4,8 @@
 - one session per backend (numpy, array_api_strict, torch, jax, dask, cupy): the suite with
   only that backend installed beside the test tools.
 - ``matrix``: runs the suite and writes backends_matrix.md (and README's copy) from it.
-- ``bench``: the benchmarks (not tests).
+- ``slow``: the tests marked slow (left out of the default run).
+- ``bench``: the benchmarks (not tests): docs/benchmarks.md.
 
 On a GPU machine whose CUDA builds of torch / cupy / jax are preinstalled and nothing can be
 downloaded, run ``nox -s matrix --no-venv`` (or ``python tools/backends_matrix.py``) in that
@@ -30,6 +31,13 @@ def tests(session: nox.Session) -> None:
     """The whole suite with every CPU backend (numpy, array-api-strict, torch, jax, dask)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def slow(session: nox.Session) -> None:
+    """Only the tests marked slow (minutes on 2 cores), left out of the default run."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "slow", *session.posargs)
 
 
 @nox.session(python="3.11")

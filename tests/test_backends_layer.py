@@ -85,3 +85,21 @@ def test_numpy_nearest_of_product_with_nan_rows():
     a[[4, 9], 1] = np.nan
     b = rng.normal(size=(3, 10)).astype(np.float32)
     np.testing.assert_array_equal(numpy_caps.nearest_of_product(a, b), (a @ b).argmin(axis=1))
+
+
+def test_cond_picks_the_branch(xp):
+    values = xp.asarray(np.arange(6.0))
+    nxp = array_api_compat.array_namespace(values)
+    caps = capabilities_for(nxp)
+
+    def run(threshold):
+        return caps.cond(
+            nxp.any(values > threshold), lambda v, s: (v * 2, s + 1), lambda v, s: (v, s), values, nxp.sum(values)
+        )
+
+    doubled, total = run(4.0)
+    np.testing.assert_array_equal(to_numpy(doubled), np.arange(6.0) * 2)
+    assert float(to_numpy(total)) == 16.0
+    same, total = run(10.0)
+    np.testing.assert_array_equal(to_numpy(same), np.arange(6.0))
+    assert float(to_numpy(total)) == 15.0

@@ -67,6 +67,9 @@ class Capabilities:
     known_rows : callable
         ``known_rows(a)``: ``a`` with a known number of rows (Dask arrays of unknown chunk
         sizes learn them, a small compute); the input object is left as it was.
+    cond : callable
+        ``cond(pred, true_fn, false_fn, *operands)``: one branch's result (``lax.cond`` on
+        JAX, a host read of ``pred`` elsewhere).  Both branches return the same structure.
     nearest_index : callable
         ``nearest_index(scores) -> int32 (m,)``: per row of ``scores`` (m, k), the index of
         the smallest entry, the lowest index on ties.
@@ -91,6 +94,7 @@ class Capabilities:
     map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] = generic.map_row_chunks
     fori_loop: Callable[..., Any] = generic.fori_loop
     while_loop: Callable[..., Any] = generic.while_loop
+    cond: Callable[..., Any] = generic.cond
     compiled: Callable[..., Callable[..., Any]] = generic.compiled
     checked: Callable[..., tuple[Any, ...]] = generic.checked
     read_bool: Callable[[Any], bool] = generic.read_bool

@@ -51,6 +51,10 @@ def while_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], state: An
     return state
 
 
+def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any) -> Any:
+    return true_fn(*operands) if read_bool(pred) else false_fn(*operands)
+
+
 def compiled(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> Callable[..., Any]:
     return fn
 

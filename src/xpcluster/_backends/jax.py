@@ -112,6 +112,7 @@ CAPABILITIES = _GENERIC.replace(
     map_row_chunks=map_row_chunks,
     fori_loop=lax.fori_loop,
     while_loop=lax.while_loop,
+    cond=lax.cond,
     compiled=compiled,
     checked=checked,
     read_bool=read_bool,

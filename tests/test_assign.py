@@ -107,3 +107,11 @@ def test_numpy_thread_count_setting(monkeypatch):
         numpy_caps.thread_count()
     monkeypatch.delenv("XPCLUSTER_NUM_THREADS")
     assert numpy_caps.thread_count() >= 1
+
+
+def test_numpy_segment_sums_refuse_ids_out_of_range():
+    values = np.ones((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"segment ids must lie in \[0, 3\)"):
+        numpy_caps.segment_sums(values, np.array([0, 1, 3, 2], dtype=np.int32), 3)
+    with pytest.raises(ValueError, match="segment ids"):
+        numpy_caps.segment_sums(values, np.array([0, -1, 1, 2], dtype=np.int32), 3)

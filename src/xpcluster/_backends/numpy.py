@@ -27,6 +27,9 @@ except ImportError:  # pragma: no cover - then blocks run one after another
 def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-id sums (in ``values``' dtype) and counts of the rows of ``values``."""
     m, d = values.shape
+    # The sparse kernel below trusts its indices: an id outside [0, k) would write out of bounds.
+    if m and (ids.min() < 0 or ids.max() >= k):
+        raise ValueError(f"segment ids must lie in [0, {k})")
     counts = np.bincount(ids, minlength=k)
     if _sparse is not None and m > 0:
         # A (k, m) matrix whose column j holds a single 1 in row ids[j]: building it needs

@@ -141,7 +141,7 @@ def parallel_map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any
     threads = min(thread_count(), len(starts))
     if threads < 2 or ThreadpoolController is None or _WORKERS.inside():
         return generic.map_row_chunks(x, rows, fn, *consts)
-    pool, controller = _WORKERS.get(threads)
+    pool, controller = _WORKERS.get(thread_count())  # one pool size, however many blocks
     per_row_parts: list[tuple[Any, ...]] = []
     totals: tuple[Any, ...] | None = None
     with controller.limit(limits=1, user_api="blas"):

@@ -575,11 +575,8 @@ def _leaf_to_split(leaves: dict[int, tuple[int, float]], strategy: str) -> int:
 
 def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
     """The subset padded with zero rows of weight 0 up to one of four sizes per power of two
-    (``weights`` None: the subset's rows weigh 1).
-
-    The subset is re-sliced on the way (one copy, which the padding makes anyway): slicing
-    drops the empty row blocks that a boolean mask leaves on chunked backends, whose
-    cumulative sums fail on empty blocks (Dask).
+    (``weights`` None: the subset's rows weigh 1).  Empty row blocks a boolean mask leaves
+    on Dask are dropped by ``caps.known_rows`` before this.
     """
     m, d = subset.shape
     step = 1 << max(0, m.bit_length() - 3)
@@ -590,8 +587,8 @@ def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
     rows = xp.zeros((extra, d), dtype=subset.dtype, device=device)
     zero_weights = xp.zeros((extra,), dtype=weights.dtype, device=device)
     return (
-        xp.concat([subset[:1, :], subset[1:, :], rows], axis=0),
-        xp.concat([weights[:1], weights[1:], zero_weights], axis=0),
+        xp.concat([subset, rows], axis=0),
+        xp.concat([weights, zero_weights], axis=0),
     )
 
 

@@ -507,3 +507,47 @@ def test_dask_blocks_are_sized_sensibly():
     assert _io.dask_rows_per_block(500, 3, 8) == 500  # small data: one block
     rows = _io.dask_rows_per_block(10_000_000, 100, 8)
     assert rows * 100 * 8 <= _io.DASK_BLOCK_BYTES and rows >= 1000
+
+
+# ----------------------------------------------------------------------- byte order
+
+
+def _inertia_of(out):
+    return float(next(part for part in out.split() if part.startswith("inertia="))[len("inertia="):])
+
+
+@needs_kmeans
+@pytest.mark.parametrize("dtype", [">f8", ">f4", ">i4", ">i8"])
+def test_non_native_byte_order_reads_as_the_native_dtype(dtype, tmp_path, capsys):
+    # Two tight blobs far from the origin: computed in a narrower float (or misread bytes),
+    # the within-cluster spread vanishes into rounding and the inertia comes out wrong.
+    rng = np.random.default_rng(1)
+    offset = 1e8 if dtype in (">f8", ">i8") else 1e3
+    X = np.concatenate([offset + rng.normal(size=(60, 2)) * 3, offset + 40 + rng.normal(size=(60, 2)) * 3])
+    native = X.astype(np.dtype(dtype).newbyteorder("="))
+    np.save(tmp_path / "native.npy", native)
+    np.save(tmp_path / "swapped.npy", native.astype(dtype))
+    assert np.load(tmp_path / "swapped.npy").dtype.str == np.dtype(dtype).str  # really big-endian on disk
+    results = {}
+    for name in ("native", "swapped"):
+        status, out, err = call(capsys, "fit", tmp_path / f"{name}.npy", "-k", 2, "-o", tmp_path / f"{name}-l.npy",
+                                "--centers", tmp_path / f"{name}-c.npy")
+        assert status == 0, err
+        results[name] = (np.load(tmp_path / f"{name}-l.npy"), np.load(tmp_path / f"{name}-c.npy"), _inertia_of(out), out)
+    np.testing.assert_array_equal(results["swapped"][0], results["native"][0])
+    np.testing.assert_array_equal(results["swapped"][1], results["native"][1])
+    assert results["swapped"][2] == results["native"][2] > 0
+    expected_dtype = "float32" if dtype == ">f4" else "float64"
+    assert f"dtype={expected_dtype}" in results["swapped"][3]
+    assert results["swapped"][1].dtype == np.dtype(expected_dtype)  # native order, same width
+    labels, centres, inertia = reference_fit(native.astype(expected_dtype), 2)
+    np.testing.assert_array_equal(results["swapped"][0], labels)
+    assert f"inertia={inertia:.6g}" in results["swapped"][3]
+
+
+def test_load_data_returns_native_byte_order(tmp_path):
+    for dtype, expected in ((">f8", np.float64), (">f4", np.float32), (">i4", np.float64), (">u2", np.float64)):
+        np.save(tmp_path / "x.npy", np.arange(6).reshape(3, 2).astype(dtype))
+        data = _io.load_data(tmp_path / "x.npy")
+        assert data.dtype == expected and data.dtype.isnative, (dtype, data.dtype)
+        np.testing.assert_array_equal(data, np.arange(6).reshape(3, 2))

@@ -93,7 +93,7 @@ def _load_npy(path: Path) -> np.ndarray:
     if isinstance(data, np.lib.npyio.NpzFile):  # np.load sniffs the content, not the name
         data.close()
         raise DataError(f"{str(path)!r} is an .npz archive, not an .npy array")
-    return data
+    return _native(data)
 
 
 def _is_number(field: str) -> bool:
@@ -171,7 +171,16 @@ def _load_parquet(path: Path) -> np.ndarray:
     return np.column_stack(columns)
 
 
+def _native(data: np.ndarray) -> np.ndarray:
+    """``data`` in native byte order, same kind and width: a '>f8' file is float64, not a
+    dtype that downstream code fails to recognise as float64 (or narrows)."""
+    if data.dtype.isnative:
+        return data
+    return data.astype(data.dtype.newbyteorder("="))
+
+
 def _as_float_table(data: np.ndarray, path: Path) -> np.ndarray:
+    data = _native(data)
     if data.dtype.kind not in "biuf":
         raise DataError(f"{str(path)!r} holds {data.dtype} values; xpcluster needs real numbers")
     if data.ndim == 1:

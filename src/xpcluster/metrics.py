@@ -38,7 +38,7 @@ from ._backends import capabilities_for
 from ._core.chunks import memory_budget, memory_budget_bytes
 from ._core.dtypes import compute_dtype
 from ._dispatch import resolve
-from .vq import _Checks, _raise
+from ._checks import Checks, raise_error
 
 __all__ = [
     "inertia",
@@ -103,7 +103,7 @@ def _as_matrix(X: Any, xp: Any, caps: Any, checks: Any) -> Any:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
     if d < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
-    checks.add(~xp.all(xp.isfinite(X)), _raise(ValueError("Input X contains NaN or infinity.")))
+    checks.add(~xp.all(xp.isfinite(X)), raise_error(ValueError("Input X contains NaN or infinity.")))
     return X
 
 
@@ -119,7 +119,7 @@ def _as_labels(labels: Any, X: Any, xp: Any, caps: Any, checks: Any) -> Any:
             f"[{X.shape[0]}, {labels.shape[0]}]"
         )
     if xp.isdtype(labels.dtype, "real floating"):
-        checks.add(~xp.all(xp.isfinite(labels)), _raise(ValueError("Input labels contain NaN or infinity.")))
+        checks.add(~xp.all(xp.isfinite(labels)), raise_error(ValueError("Input labels contain NaN or infinity.")))
     return labels
 
 
@@ -131,7 +131,7 @@ def _check_label_count(n_labels: Any, n: int, checks: Any) -> None:
         return
     checks.add(
         (n_labels < 2) | (n_labels > n - 1),
-        _raise(ValueError("Number of labels is outside 2 to n_samples - 1. Valid values are 2 to n_samples - 1 (inclusive)")),
+        raise_error(ValueError("Number of labels is outside 2 to n_samples - 1. Valid values are 2 to n_samples - 1 (inclusive)")),
     )
 
 
@@ -165,7 +165,7 @@ def _prepare(X: Any, labels: Any, checks: Any = None) -> _Labelled:
     call so far, when it already made some)."""
     xp, _, (X, labels) = resolve(X, labels)
     caps = capabilities_for(xp)
-    checks = _Checks(caps) if checks is None else checks
+    checks = Checks(caps) if checks is None else checks
     X = _as_matrix(X, xp, caps, checks)
     labels = _as_labels(labels, X, xp, caps, checks)
     ids, k, n_labels = _cluster_ids(labels, X.shape[0], xp, caps)
@@ -332,7 +332,7 @@ def inertia(X, labels, centers=None, sample_weight=None):
     """
     xp, _, (X, labels, centers, sample_weight) = resolve(X, labels, centers, sample_weight)
     caps = capabilities_for(xp)
-    checks = _Checks(caps)
+    checks = Checks(caps)
     X = _as_matrix(X, xp, caps, checks)
     labels = _as_labels(labels, X, xp, caps, checks)
     n, d = X.shape
@@ -346,7 +346,7 @@ def inertia(X, labels, centers=None, sample_weight=None):
         sample_weight = caps.known_rows(xp.astype(sample_weight, X.dtype))
         checks.add(
             ~xp.all(xp.isfinite(sample_weight) & (sample_weight >= 0)),
-            _raise(ValueError("sample_weight must be finite and non-negative.")),
+            raise_error(ValueError("sample_weight must be finite and non-negative.")),
         )
     if centers is None:
         ids, k, _ = _cluster_ids(labels, n, xp, caps)
@@ -362,10 +362,10 @@ def inertia(X, labels, centers=None, sample_weight=None):
         if k < 1:
             raise ValueError("centers is empty: it needs at least one row")
         centers = xp.astype(centers, X.dtype)
-        checks.add(~xp.all(xp.isfinite(centers)), _raise(ValueError("Input centers contains NaN or infinity.")))
+        checks.add(~xp.all(xp.isfinite(centers)), raise_error(ValueError("Input centers contains NaN or infinity.")))
         checks.add(
             ~xp.all((labels >= 0) & (labels < k)),
-            _raise(ValueError(f"labels must index the rows of centers: 0 <= label < {k}")),
+            raise_error(ValueError(f"labels must index the rows of centers: 0 <= label < {k}")),
         )
         ids = xp.astype(labels, xp.int32)
     _check_packable(k, X.dtype, xp)
@@ -585,7 +585,7 @@ def silhouette_score(X, labels, metric="euclidean", sample_size=None, random_sta
             raise ValueError(f"sample_size must be a positive integer, got {sample_size!r}")
         xp, _, (X, labels) = resolve(X, labels)
         caps = capabilities_for(xp)
-        checks = _Checks(caps)
+        checks = Checks(caps)
         X = _as_matrix(X, xp, caps, checks)  # all of X is checked, as scikit-learn does
         labels = _as_labels(labels, X, xp, caps, checks)
         picked = _rng.random_source(random_state).permutation(X.shape[0])[:sample_size]

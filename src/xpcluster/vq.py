@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import warnings
 from typing import Any, Callable
 
@@ -25,7 +26,9 @@ import numpy as np
 from . import _rng
 from ._backends import capabilities_for
 from ._core.chunks import memory_budget_bytes
-from ._core.dtypes import compute_dtype, widest_float
+from ._checks import Checks, raise_error, warn
+from ._core.dtypes import compute_dtype, to_compute_dtype, widest_float
+from ._core.scale import is_unit, range_scale, scaled, unscaled, unscaled_checked
 from ._core.init import INIT_METHODS, draw_points
 from ._core.lloyd import KMEANS2_STATIC, KMEANS_STATIC, VQ_STATIC, kmeans2_core, kmeans_core, vq_core, whiten_core
 from ._placement import place_draw
@@ -42,56 +45,52 @@ _EMPTY_CLUSTER_MESSAGE = "One of the clusters is empty. Re-run kmeans with a dif
 _ZERO_STD_MESSAGE = "Some columns have standard deviation zero. The values of these columns will not change."
 
 
-def _raise(error: Exception) -> Callable[[], None]:
-    def action() -> None:
-        raise error
-
-    return action
-
-
-def _warn(message: str, category: type[Warning], stacklevel: int) -> Callable[[], None]:
-    # stacklevel counts from the face function; eagerly the frames between are this
-    # closure, caps.checked and _Checks.add.
-    return lambda: warnings.warn(message, category, stacklevel=stacklevel + 3)
-
-
-class _Checks:
-    """The value checks of one call, delivered the backend's way.
-
-    Eager arrays: at once.  Inside ``jax.jit``: when the compiled program runs.  Dask: as
-    graph nodes that the call's results depend on, so they fire when the user computes;
-    they are attached to the results rather than to the inputs, so that checking the data
-    never forces Dask to hold all of it in memory at once.
-    """
-
-    def __init__(self, caps: Any) -> None:
-        self.caps = caps
-        self.pending: list[tuple[Any, Callable[[], None]]] = []
-
-    def add(self, flag: Any, action: Callable[[], None]) -> None:
-        if self.caps.defers_checks:
-            self.pending.append((flag, action))
-        else:
-            self.caps.checked((), flag, action)
-
-    def attach(self, *outputs: Any) -> tuple[Any, ...]:
-        for flag, action in self.pending:
-            outputs = self.caps.checked(outputs, flag, action)
-        return outputs
-
-
-def _prepare(a: Any, xp: Any, checks: _Checks, check_finite: bool, dtype: Any = None) -> Any:
+def _prepare(a: Any, xp: Any, checks: Checks, check_finite: bool, dtype: Any = None) -> Any:
     """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes."""
-    target = compute_dtype(a.dtype, xp, array_api_compat.device(a)) if dtype is None else dtype
-    if a.dtype != target:
-        a = xp.astype(a, target)
+    a = to_compute_dtype(a, xp, checks, dtype=dtype)
     if check_finite:
-        checks.add(~xp.all(xp.isfinite(a)), _raise(ValueError("array must not contain infs or NaNs")))
+        checks.add(~xp.all(xp.isfinite(a)), raise_error(ValueError("array must not contain infs or NaNs")))
     return a
+
+
+def _refuse_empty(a: Any, xp: Any, checks: Checks) -> None:
+    """SciPy's "Empty input" error; for rows whose number is not known yet (a Dask array a
+    boolean mask selected from) a check that fires when the results are computed."""
+    message = "Empty input is not supported."
+    if a.ndim == 0:
+        raise ValueError(message)
+    rows = a.shape[0]
+    if rows is None or rows != rows:
+        checks.add(xp.sum(xp.ones_like(a[:, 0] if a.ndim == 2 else a, dtype=xp.int32)) == 0,
+                   raise_error(ValueError(message)))
+    elif rows == 0:
+        raise ValueError(message)
 
 
 def _is_number(k: Any) -> bool:
     return isinstance(k, numbers.Number | np.generic)
+
+
+def _count(value: Any, what: str) -> int:
+    """A whole number given for a count (``iter``): an integer, never a bool or a float."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{what} must be an integer, got a bool ({value!r})")
+    return operator.index(value)  # TypeError for 2.5, as SciPy
+
+
+def _threshold(thresh: Any) -> float:
+    """``kmeans``' stopping threshold: a finite number >= 0 (SciPy loops forever on a
+    negative one and fails on NaN or infinity)."""
+    if isinstance(thresh, bool | np.bool_) or not isinstance(thresh, numbers.Real):
+        raise TypeError(f"thresh must be a real number, got {thresh!r}")
+    if not (math.isfinite(thresh) and thresh >= 0):
+        raise ValueError(f"thresh must be a finite number >= 0, got {thresh!r}")
+    return float(thresh)
+
+
+def _refuse_bool_k(k: Any, name: str) -> None:
+    if isinstance(k, bool | np.bool_):
+        raise TypeError(f"{name} must be a number of clusters or an initial codebook, got a bool ({k!r})")
 
 
 def _as_2d(a: Any, xp: Any) -> Any:
@@ -149,15 +148,16 @@ def whiten(obs, check_finite=None):
     """
     xp, _, (obs,) = resolve(obs)
     caps = capabilities_for(xp)
-    checks = _Checks(caps)
+    checks = Checks(caps)
     if check_finite is None:
         check_finite = not array_api_compat.is_lazy_array(obs)
     obs = _prepare(obs, xp, checks, check_finite)
-    if obs.ndim == 0 or obs.shape[0] == 0:
-        raise ValueError("Empty input is not supported.")
+    _refuse_empty(obs, xp, checks)
+    # Column scales are invariant under the power-of-two range scaling: nothing to undo.
+    obs = scaled(obs, range_scale(obs, xp=xp, caps=caps))
     white, any_zero_std = caps.compiled(whiten_core, ("xp",))(obs, xp=xp)
     if check_finite:
-        checks.add(any_zero_std, _warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
+        checks.add(any_zero_std, warn(_ZERO_STD_MESSAGE, RuntimeWarning, stacklevel=2))
     (white,) = checks.attach(white)
     return white
 
@@ -176,7 +176,7 @@ def _check_codebook_against(obs: Any, code_book: Any) -> None:
 def _quantize(obs: Any, code_book: Any, check_finite: bool, widest: bool = False) -> tuple[Any, Any, Any]:
     xp, device, (obs, code_book) = resolve(obs, code_book)
     caps = capabilities_for(xp)
-    checks = _Checks(caps)
+    checks = Checks(caps)
     _check_codebook_against(obs, code_book)
     if widest:
         dtype = widest_float(xp, device)
@@ -186,8 +186,12 @@ def _quantize(obs: Any, code_book: Any, check_finite: bool, widest: bool = False
     code_book = _prepare(code_book, xp, checks, check_finite, dtype)
     if obs.shape[0] == 0:
         return xp, xp.zeros((0,), dtype=xp.int32, device=device), xp.zeros((0,), dtype=dtype, device=device)
+    s = range_scale(obs, code_book, xp=xp, caps=caps)
     run = caps.compiled(vq_core, VQ_STATIC)
-    codes, dists = run(_as_2d(obs, xp), _as_2d(code_book, xp), xp=xp, caps=caps, budget=memory_budget_bytes())
+    codes, dists = run(
+        _as_2d(scaled(obs, s), xp), _as_2d(scaled(code_book, s), xp), xp=xp, caps=caps, budget=memory_budget_bytes()
+    )
+    dists = unscaled_checked(dists, s, 1, xp=xp, checks=checks, what="a distance")
     codes, dists = checks.attach(codes, dists)
     return xp, codes, dists
 
@@ -260,9 +264,10 @@ def _init_like_scipy(method: str, data: Any, k: int, rng: Any) -> Any:
     """SciPy's private init helpers (its tests call them): ``xp`` comes from ``data``."""
     xp, _, (data,) = resolve(data)
     caps = capabilities_for(xp)
-    points = _as_2d(_prepare(data, xp, _Checks(caps), check_finite=False), xp)
-    book = _initial_codebook(method, points, int(k), rng, xp=xp, caps=caps)
-    return _like_obs(book, data, xp)
+    points = _as_2d(_prepare(data, xp, Checks(caps), check_finite=False), xp)
+    s = range_scale(points, xp=xp, caps=caps)
+    book = _initial_codebook(method, scaled(points, s), int(k), rng, xp=xp, caps=caps)
+    return _like_obs(unscaled(book, s), data, xp)
 
 
 def _initial_codebook(method: str, points: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> Any:
@@ -319,29 +324,34 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
     array([[1.7       , 2.4       ],
            [0.73333333, 1.13333333]])
     """
+    _refuse_bool_k(k_or_guess, "k_or_guess")
+    iter = _count(iter, "iter")
+    if iter < 1:
+        raise ValueError(f"iter must be at least 1, got {iter}")
+    thresh = _threshold(thresh)
     if _is_number(k_or_guess):
         xp, device, (obs,) = resolve(obs)
         guess = None
     else:
         xp, device, (obs, guess) = resolve(obs, k_or_guess)
     caps = capabilities_for(xp)
-    checks = _Checks(caps)
+    checks = Checks(caps)
     obs = _prepare(obs, xp, checks, check_finite)
-    if iter < 1:
-        raise ValueError(f"iter must be at least 1, got {iter}")
     if obs.ndim > 2:
         raise ValueError("Input of rank > 2 is not supported.")
-    if _size(obs) < 1:
-        raise ValueError("Empty input is not supported.")
     # The threshold loop reads the data once per iteration and needs a value each time:
-    # lazy backends keep it materialised instead of recomputing it every iteration.
-    data = caps.persist(_as_2d(obs, xp))
+    # lazy backends keep it materialised (read once) and learn its row count now.
+    data = caps.known_rows(caps.persist(_as_2d(obs, xp)))
+    if _size(data) < 1:
+        raise ValueError("Empty input is not supported.")
 
     if guess is not None and _size(guess) != 1:
         if _size(guess) < 1:
             raise ValueError(f"Asked for 0 clusters. Initial book was {guess}")
         _check_codebook_against(obs, guess)
         start = _as_2d(_prepare(guess, xp, checks, check_finite, dtype=obs.dtype), xp)
+        s = range_scale(data, start, xp=xp, caps=caps)
+        start = scaled(start, s)
     else:
         k = k_or_guess if guess is None else _scalar(guess, xp)
         if k != int(k):
@@ -350,20 +360,27 @@ def kmeans(obs, k_or_guess, iter=20, thresh=1e-5, check_finite=True, *, rng=None
         if k < 1:
             raise ValueError(f"Asked for {k} clusters.")
         rng = _rng.random_source(rng)
-        data = caps.known_rows(data)
         # Every restart's starting rows, drawn up front in SciPy's order.
         starts = np.stack([draw_points(rng, data.shape[0], data.shape[1], k)[0] for _ in range(iter)])
         start = _place(starts, data, xp, caps)
+        s = range_scale(data, xp=xp, caps=caps)
+    if not is_unit(s):
+        # and its scale, and the scaled data, from the materialised blocks
+        s = caps.persist(s)
+        data = caps.persist(scaled(data, s))
 
     run = caps.compiled(kmeans_core, KMEANS_STATIC)
-    book, alive, distortion = run(data, start, thresh=float(thresh), xp=xp, caps=caps, budget=memory_budget_bytes())
+    # Placed explicitly (a Python float given to a compiled program would be transferred).
+    limit = scaled(caps.to_device(np.asarray(thresh), data, data.dtype), s)
+    book, alive, distortion = run(data, start, limit, xp=xp, caps=caps, budget=memory_budget_bytes())
+    book, distortion = unscaled(book, s), unscaled(distortion, s)
     if caps.is_traced(book):
         # A traced program cannot drop rows.  Keep k rows, the surviving clusters first in
         # their eager order and the dropped ones last as NaN (so they can never pass for
         # centroids: vq refuses them), and say so when the program runs.
         order = xp.argsort(xp.astype(~alive, xp.int8), stable=True)
         book = xp.take(xp.where(alive[:, None], book, xp.full_like(book, math.nan)), order, axis=0)
-        checks.add(~xp.all(alive), _warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
+        checks.add(~xp.all(alive), warn(_SHRINK_UNDER_TRACE_MESSAGE, UserWarning, stacklevel=3))
     elif not caps.read_bool(xp.all(alive)):
         book = book[alive]
     book, distortion = checks.attach(_like_obs(book, obs, xp), distortion[()])
@@ -432,7 +449,9 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
     >>> np.bincount(label).tolist()
     [45, 55]
     """
-    if int(iter) < 1:
+    _refuse_bool_k(k, "k")
+    n_iter = _count(iter, "iter")
+    if n_iter < 1:
         raise ValueError(f"Invalid iter ({iter}), must be a positive integer.")
     if missing not in _MISSING_METHODS:
         raise ValueError(f"Unknown missing method {missing!r}")
@@ -443,7 +462,7 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
     else:
         xp, device, (data, code_book) = resolve(data, k)
     caps = capabilities_for(xp)
-    checks = _Checks(caps)
+    checks = Checks(caps)
     data = _prepare(data, xp, checks, check_finite)
     if data.ndim == 1:
         d = 1
@@ -460,8 +479,11 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
             raise ValueError("k array doesn't match data rank")
         if data.ndim > 1 and code_book.shape[1] != d:
             raise ValueError("k array doesn't match data dimension")
+        _refuse_empty(points, xp, checks)  # rows not known yet (Dask): checked at compute
         init, nc = "matrix", code_book.shape[0]
-        start = (_as_2d(_prepare(code_book, xp, checks, check_finite, dtype=data.dtype), xp),)
+        book = _as_2d(_prepare(code_book, xp, checks, check_finite, dtype=data.dtype), xp)
+        s = range_scale(points, book, xp=xp, caps=caps)
+        start = (scaled(book, s),)
     else:
         requested = k if code_book is None else _scalar(code_book, xp)
         nc = int(requested)
@@ -473,15 +495,27 @@ def kmeans2(data, k, iter=10, thresh=1e-5, minit="random", missing="warn", check
             raise ValueError(f"Unknown init method {minit!r}")
         init = minit
         points = caps.known_rows(points)  # the draws need the number of observations
+        if points.shape[0] == 0:
+            raise ValueError("Empty input is not supported.")
         draws = INIT_METHODS[minit][0](_rng.random_source(rng), points.shape[0], d, nc)
         start = tuple(_place(host, points, xp, caps) for host in draws)
+        s = range_scale(points, xp=xp, caps=caps)
 
     run = caps.compiled(kmeans2_core, KMEANS2_STATIC)
-    centroids, labels, any_empty = run(
-        points, start, init=init, k=nc, n_iter=int(iter), xp=xp, caps=caps, budget=memory_budget_bytes()
+    centroids, labels, any_empty, bad_start = run(
+        scaled(points, s), start, init=init, k=nc, n_iter=n_iter, xp=xp, caps=caps, budget=memory_budget_bytes()
     )
+    if init == "random":
+        checks.add(bad_start, raise_error(np.linalg.LinAlgError(_NOT_POSITIVE_DEFINITE_MESSAGE)))
     if missing == "raise":
-        checks.add(any_empty, _raise(ClusterError(_EMPTY_CLUSTER_MESSAGE)))
+        checks.add(any_empty, raise_error(ClusterError(_EMPTY_CLUSTER_MESSAGE)))
     else:
-        checks.add(any_empty, _warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3))
-    return checks.attach(_like_obs(centroids, data, xp), labels)
+        checks.add(any_empty, warn(_EMPTY_CLUSTER_MESSAGE, UserWarning, stacklevel=3))
+    return checks.attach(_like_obs(unscaled(centroids, s), data, xp), labels)
+
+
+_NOT_POSITIVE_DEFINITE_MESSAGE = (
+    "Matrix is not positive definite: minit='random' draws from a Gaussian with the data's "
+    "covariance, and this data's covariance is singular (a constant feature, or features that "
+    "are exact combinations of others); use minit='points' or '++'"
+)

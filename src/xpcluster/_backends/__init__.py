@@ -64,6 +64,9 @@ class Capabilities:
         ``thin_svd(a) -> (u, s, vh)``: the thin SVD of a small matrix.
     persist : callable
         ``persist(a)``: ``a`` kept materialised for repeated passes (lazy backends).
+    max_magnitude : callable
+        ``max_magnitude(a)``: 0-d, the largest absolute value of ``a``'s entries, 0 when it
+        has none (a Dask block a boolean mask emptied), NaN when one is NaN.
     known_rows : callable
         ``known_rows(a)``: ``a`` with a known number of rows (Dask arrays of unknown chunk
         sizes learn them, a small compute); the input object is left as it was.
@@ -106,6 +109,7 @@ class Capabilities:
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist
     known_rows: Callable[[Any], Any] = generic.known_rows
+    max_magnitude: Callable[[Any], Any] = generic.max_magnitude
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     nearest_of_product: Callable[[Any, Any], Any] | None = None
     block_bytes: int | None = None

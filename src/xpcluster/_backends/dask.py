@@ -152,7 +152,7 @@ def cholesky(a: Any) -> Any:
 
 
 def _block_cholesky(block: Any) -> Any:
-    return array_api_compat.array_namespace(block).linalg.cholesky(block)
+    return generic.cholesky(block)
 
 
 def thin_svd(a: Any) -> tuple[Any, Any, Any]:
@@ -165,6 +165,23 @@ def thin_svd(a: Any) -> tuple[Any, Any, Any]:
 
 def persist(a: Any) -> Any:
     return a.persist()
+
+
+def max_magnitude(a: Any) -> Any:
+    """Per-block maxima (0 for a block a boolean mask emptied), then their maximum."""
+    per_block = a.map_blocks(
+        _block_max_magnitude, dtype=a.dtype, meta=a._meta,
+        chunks=tuple((1,) * blocks for blocks in a.numblocks),
+    )
+    return per_block.max()
+
+
+def _block_max_magnitude(block: Any) -> Any:
+    bxp = array_api_compat.array_namespace(block)
+    ones = (1,) * block.ndim
+    if block.size == 0:
+        return bxp.zeros(ones, dtype=block.dtype)
+    return bxp.reshape(bxp.max(bxp.abs(block)), ones)
 
 
 def known_rows(a: Any) -> Any:
@@ -190,4 +207,5 @@ CAPABILITIES = _GENERIC.replace(
     thin_svd=thin_svd,
     persist=persist,
     known_rows=known_rows,
+    max_magnitude=max_magnitude,
 )

@@ -74,7 +74,13 @@ def take_rows(x: Any, index: Any) -> Any:
 
 
 def cholesky(a: Any) -> Any:
-    return array_api_compat.array_namespace(a).linalg.cholesky(a)
+    """The lower factor, or NaN where there is none (not positive definite): the caller
+    reports that as a value check, the same way on every backend (JAX returns NaN itself)."""
+    xp = array_api_compat.array_namespace(a)
+    try:
+        return xp.linalg.cholesky(a)
+    except Exception:  # each library raises its own LinAlgError
+        return xp.full_like(a, float("nan"))
 
 
 def thin_svd(a: Any) -> tuple[Any, Any, Any]:
@@ -87,6 +93,14 @@ def persist(a: Any) -> Any:
 
 def known_rows(a: Any) -> Any:
     return a
+
+
+def max_magnitude(a: Any) -> Any:
+    """0-d: the largest absolute value in ``a`` (0 for an empty array; NaN propagates)."""
+    xp = array_api_compat.array_namespace(a)
+    if any(size == 0 for size in a.shape):
+        return xp.zeros((), dtype=a.dtype, device=array_api_compat.device(a))
+    return xp.max(xp.abs(a))
 
 
 def to_device(host: Any, like: Any, dtype: Any) -> Any:

@@ -17,4 +17,10 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, counts
 
 
-CAPABILITIES = _GENERIC.replace(name="torch", segment_sums=segment_sums)
+def cholesky(a: Any) -> Any:
+    """The lower factor, NaN where the matrix is not positive definite (no host sync)."""
+    factor, info = torch.linalg.cholesky_ex(a)
+    return torch.where(info == 0, factor, torch.full_like(factor, float("nan")))
+
+
+CAPABILITIES = _GENERIC.replace(name="torch", segment_sums=segment_sums, cholesky=cholesky)

@@ -91,11 +91,19 @@ def assign_labels(
     k = centroids.shape[0]
     if weights is not None or with_inertia:
         prepared = None
-    origin = centroids[0:1, :] if prepared is None else prepared.origin
-    shifted = centroids - origin
-    half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
+    # Centroids with a NaN or infinite entry are never chosen, as in SciPy's vq (kmeans
+    # under jax.jit pads its codebook with NaN rows); nor are those ``alive`` rules out.
+    usable = xp.all(xp.isfinite(centroids), axis=1)
     if alive is not None:
-        half_sq_norms = xp.where(alive, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
+        usable = usable & alive
+    if prepared is None:
+        first_usable = xp.argmax(xp.astype(usable, xp.int32))
+        origin = xp.take(centroids, xp.reshape(first_usable, (1,)), axis=0)
+    else:
+        origin = prepared.origin
+    shifted = xp.where(usable[:, None], centroids - origin, xp.zeros_like(centroids))
+    half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
+    half_sq_norms = xp.where(usable, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
     # Blocks sized for the backend's concurrent blocks, so its threads can share them.
     rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks())
     map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks

@@ -1,28 +1,97 @@
-"""Which float dtype a computation runs in."""
+"""Which float dtype a computation runs in: the one dtype decision of every entry point.
+
+The policy (README, "Dtypes"):
+
+* float64 and float32 compute as they are, whatever their byte order (a big-endian float64
+  is a float64); results come back in that dtype, in native byte order.
+* Integers and booleans compute in the widest float the device has: float64 (NumPy,
+  PyTorch on CPU and CUDA, CuPy, Dask, array-api-strict, JAX with ``JAX_ENABLE_X64=1``),
+  else float32 (JAX's default, x64 off; Apple MPS).  When the integers hold values that
+  float cannot represent exactly (beyond 2**53 in float64, 2**24 in float32) a
+  :class:`PrecisionWarning` says so.
+* Half precision (float16, bfloat16, and smaller floats) computes in float32 -- distances,
+  sums and norms never accumulate in fewer than 24 bits -- and results come back in
+  float32.  Wider floats (NumPy's longdouble) compute in float64.
+* Complex input is refused.
+"""
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import array_api_compat
+
+from .._checks import warn
+
+__all__ = ["PrecisionWarning", "compute_dtype", "to_compute_dtype", "widest_float"]
+
+
+class PrecisionWarning(UserWarning):
+    """Integer input holds values its compute float cannot represent exactly."""
+
+
+def _is(xp: Any, dtype: Any, kind: Any) -> bool:
+    try:
+        return bool(xp.isdtype(dtype, kind))
+    except TypeError:  # a dtype the namespace does not know (NumPy with ml_dtypes' bfloat16)
+        return kind == "real floating" and "float" in str(getattr(dtype, "name", dtype))
+
+
+def _float_bits(xp: Any, dtype: Any) -> int:
+    try:
+        return int(xp.finfo(dtype).bits)
+    except (TypeError, ValueError):
+        return 16  # only small extension floats (bfloat16, float8) lack a finfo here
 
 
 def compute_dtype(dtype: Any, xp: Any, device: Any) -> Any:
-    """Float dtype to compute in for input of ``dtype``.
-
-    float32 and float64 stay as they are; integers and booleans become the default real
-    float of the namespace (float64 where available, as SciPy promotes); other floats
-    (float16, bfloat16) compute in float32.  Complex input is refused.
-    """
-    if xp.isdtype(dtype, "complex floating"):
+    """The float dtype (native byte order) that input of ``dtype`` computes in."""
+    if _is(xp, dtype, "complex floating"):
         raise ValueError(f"Unsupported dtype {dtype}: complex input is not supported")
-    if dtype == xp.float32 or dtype == xp.float64:
-        return dtype
-    if xp.isdtype(dtype, ("integral", "bool")):
-        return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
-    if xp.isdtype(dtype, "real floating"):
+    if _is(xp, dtype, "real floating"):
+        bits = _float_bits(xp, dtype)
+        if bits >= 64:
+            return xp.float64 if bits == 64 else widest_float(xp, device)
         return xp.float32
-    raise ValueError(f"Unsupported dtype {dtype}")
+    if _is(xp, dtype, "integral") or _is(xp, dtype, "bool"):
+        return widest_float(xp, device)
+    raise ValueError(f"Unsupported dtype {dtype}: expected real numbers")
 
 
 def widest_float(xp: Any, device: Any) -> Any:
-    """float64 where the device has it (host, CUDA), else float32 (e.g. Apple MPS)."""
+    """float64 where the device has it (host, CUDA), else float32 (JAX with x64 off, Apple MPS)."""
     available = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
     return xp.float64 if "float64" in available else xp.float32
+
+
+def exact_integer_limit(xp: Any, dtype: Any) -> int:
+    """The largest integer below which every integer is exact in float ``dtype`` (2**24, 2**53)."""
+    return 2 ** (round(-math.log2(float(xp.finfo(dtype).eps))) + 1)
+
+
+def to_compute_dtype(a: Any, xp: Any, checks: Any, *, dtype: Any = None, name: str = "input") -> Any:
+    """``a`` in its compute dtype (or in ``dtype``), with a :class:`PrecisionWarning` check
+    (delivered through ``checks``) when integers are too large to be exact in that float."""
+    target = compute_dtype(a.dtype, xp, array_api_compat.device(a)) if dtype is None else dtype
+    if a.dtype == target:
+        return a
+    if _is(xp, a.dtype, "integral") and not _is(xp, a.dtype, "bool"):
+        limit = exact_integer_limit(xp, target)
+        info = xp.iinfo(a.dtype)
+        if info.max > limit or info.min < -limit:
+            beyond = xp.any(a > limit)
+            if info.min < -limit:
+                beyond = beyond | xp.any(a < -limit)
+            hint = ""
+            if "float64" not in str(target):
+                hint = " (float64 is not available on this device; with JAX, set JAX_ENABLE_X64=1)"
+            checks.add(beyond, warn(
+                f"{name} holds integers beyond +-2**{limit.bit_length() - 1}, which {_name(target)} cannot "
+                f"represent exactly: they are rounded to the nearest {_name(target)}{hint}",
+                PrecisionWarning, stacklevel=3,
+            ))
+    return xp.astype(a, target)
+
+
+def _name(dtype: Any) -> str:
+    return str(getattr(dtype, "name", dtype)).replace("torch.", "")

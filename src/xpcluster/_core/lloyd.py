@@ -18,7 +18,7 @@ from .update import update_centroids
 
 #: Keyword arguments of the cores that are compile-time constants.
 KMEANS2_STATIC = ("init", "k", "n_iter", "xp", "caps", "budget")
-KMEANS_STATIC = ("thresh", "xp", "caps", "budget")
+KMEANS_STATIC = ("xp", "caps", "budget")
 VQ_STATIC = ("xp", "caps", "budget")
 
 
@@ -26,15 +26,18 @@ def kmeans2_core(x: Any, start: tuple[Any, ...], *, init: str, k: int, n_iter: i
     """``n_iter`` Lloyd iterations from the ``init`` codebook.
 
     ``start`` is ``(codebook,)`` for ``init='matrix'``, else the method's placed draws.
-    Returns ``(centroids, labels, any_empty)``: the centroids after the last update, the
-    labels of the last assignment (made with the centroids before that update, as SciPy's
-    ``kmeans2`` returns them) and a 0-d flag, true when some iteration left a cluster empty.
+    Returns ``(centroids, labels, any_empty, bad_start)``: the centroids after the last
+    update, the labels of the last assignment (made with the centroids before that update,
+    as SciPy's ``kmeans2`` returns them), a 0-d flag, true when some iteration left a
+    cluster empty, and one true when the initial codebook is not finite (for
+    ``init='random'``: the data's covariance has no Cholesky factor).
     """
     with memory_budget(budget):
         if init == "matrix":
             (centroids,) = start
         else:
             centroids = INIT_METHODS[init][1](x, start, k, xp=xp, caps=caps)
+        bad_start = ~xp.all(xp.isfinite(centroids))
 
         prepared = prepare_rows(x, centroids[0:1, :], xp=xp)
 
@@ -46,11 +49,11 @@ def kmeans2_core(x: Any, start: tuple[Any, ...], *, init: str, k: int, n_iter: i
 
         labels = xp.zeros_like(x[:, 0], dtype=xp.int32)
         no_empty = xp.zeros_like(centroids[0, 0], dtype=xp.bool)  # (x[0, 0] needs known chunks on Dask)
-        return caps.fori_loop(0, n_iter, step, (centroids, labels, no_empty))
+        return (*caps.fori_loop(0, n_iter, step, (centroids, labels, no_empty)), bad_start)
 
 
 def _threshold_loop(
-    x: Any, centroids: Any, thresh: float, *, xp: Any, caps: Any, prepared: Any = None
+    x: Any, centroids: Any, thresh: Any, *, xp: Any, caps: Any, prepared: Any = None
 ) -> tuple[Any, Any, Any]:
     """SciPy's ``_kmeans``: iterate until the mean distance changes by at most ``thresh``.
 
@@ -86,7 +89,7 @@ def _threshold_loop(
     return state[0], state[1], state[4]
 
 
-def kmeans_core(x: Any, start: Any, *, thresh: float, xp: Any, caps: Any, budget: int):
+def kmeans_core(x: Any, start: Any, thresh: Any, *, xp: Any, caps: Any, budget: int):
     """SciPy's ``kmeans`` from one guess (``start`` of shape (k, d)) or from restarts.
 
     With ``start`` an integer array of shape (restarts, k), each restart begins at those

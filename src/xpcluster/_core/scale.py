@@ -47,18 +47,19 @@ def safe_range(xp: Any, dtype: Any) -> tuple[float, float]:
     return 2.0 ** math.floor(min_exponent / 2 + mantissa), 2.0 ** math.floor(max_exponent / 2 - mantissa)
 
 
-def range_scale(*arrays: Any, xp: Any, caps: Any) -> Any:
+def range_scale(*arrays: Any, xp: Any, caps: Any, now: bool = False) -> Any:
     """A power of two ``s`` such that ``s * a`` lies in the safe range for every array given
     (all of one float dtype), or :data:`UNIT` when they already do.
 
     Non-finite values (refused elsewhere, or let through with ``check_finite=False``) and
     all-zero data need no scaling.  Eagerly this reads one flag; under a trace or on a lazy
-    backend the result is a 0-d array (1 inside the range).
+    backend the result is a 0-d array (1 inside the range).  ``now=True`` (for calls that
+    read values anyway, such as ``fit``) reads the flag on lazy backends too.
     """
     arrays = tuple(a for a in arrays if a is not None)
     # One compiled program (jax.jit on JAX): no Python constant is transferred eagerly.
     inside, s = caps.compiled(_scale_core, ("xp", "caps"))(*arrays, xp=xp, caps=caps)
-    if not caps.defers_checks and not caps.is_traced(inside) and caps.read_bool(inside):
+    if (now or not caps.defers_checks) and not caps.is_traced(inside) and caps.read_bool(inside):
         return UNIT
     return s
 

@@ -551,3 +551,246 @@ def test_load_data_returns_native_byte_order(tmp_path):
         data = _io.load_data(tmp_path / "x.npy")
         assert data.dtype == expected and data.dtype.isnative, (dtype, data.dtype)
         np.testing.assert_array_equal(data, np.arange(6).reshape(3, 2))
+
+
+# ----------------------------------------------------------------------- reading tables
+
+
+def write(path, text):
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def csv_text(X, header="a,b,c", newline="\n", quote=False):
+    cell = (lambda v: f'"{v:.17g}"') if quote else (lambda v: f"{v:.17g}")
+    lines = ([header] if header else []) + [",".join(cell(v) for v in row) for row in X]
+    return newline.join(lines) + newline
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("a,b\n1,2\n4#5,6\n3,3\n", ["line 3", "column 0 ('a')", "'4#5' is not a number"]),  # not 4
+        ("1,2\n#3,4\n5,6\n", ["line 2", "column 0", "'#3' is not a number"]),  # not a dropped comment
+        ("a,b\n1,2\n3,\n5,6\n", ["line 3", "column 1 ('b')", "empty field (missing value)"]),
+        ("1,2\n,4\n", ["line 2", "column 0", "empty field"]),
+        ("a,b\n1,2\n3,4,5\n", ["line 3", "3 fields", "line 1 (the header) has 2"]),
+        ("a,b\n1,2\n3\n", ["line 3", "1 fields"]),
+        ("a,b\r\n1,2\r\n\r\n3,x\r\n", ["line 4", "'x' is not a number"]),  # CRLF and a blank line counted
+        ('a,b\n"1\n2",3\n4,5\n', ["line 2", "column 0 ('a')", "is not a number"]),  # a quoted newline
+        ('a,b\n"1"x,2\n', ["line 2", "cannot read it as CSV"]),
+        (b"a,b\n1,2\n\xff,3\n", ["line 3", "not UTF-8"]),
+    ],
+)
+def test_csv_problems_are_refused_with_their_line(text, fragments, tmp_path, capsys):
+    path = write(tmp_path / "t.csv", text)
+    status, out, err = call(capsys, "fit", path, "-k", 1, "-o", tmp_path / "l.npy")
+    assert status == 1 and out == ""
+    assert_one_line_error(err, *fragments)
+    assert not (tmp_path / "l.npy").exists()
+
+
+@needs_kmeans
+@pytest.mark.parametrize("variant", ["quoted", "bom_crlf", "cr_only", "quoted_header", "blank_lines", "spaces"])
+def test_csv_dialect_variants_read_the_same_numbers(variant, data_files, tmp_path, capsys):
+    folder, X = data_files
+    text = {
+        "quoted": csv_text(X, quote=True),
+        "bom_crlf": "\ufeff" + csv_text(X, newline="\r\n"),
+        "cr_only": csv_text(X, newline="\r"),
+        "quoted_header": csv_text(X, header='"a","b","c"'),
+        "blank_lines": "\n\n" + csv_text(X).replace("\n", "\n\n", 5),
+        "spaces": csv_text(X).replace(",", " , "),
+    }[variant]
+    path = write(tmp_path / "v.csv", text)
+    np.testing.assert_array_equal(_io.load_data(path), X)
+    status, out, err = call(capsys, "fit", path, "-k", 3, "-o", tmp_path / "l.npy", "--columns", "a,b,c")
+    assert status == 0, err  # the header's names, without the BOM or the quotes
+    assert err == ""
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), reference_fit(X, 3)[0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"1,2\n3,4\n", b" 1 ,\t2\n", b"+.5e-3,1E5\n", b"1e-400,-0\n", b"0001,1.\n", b"\x1c1,2\n", b"1,2\x0b\n",
+     b"1_0,2\n", b"nan(1),2\n", b"1,2,\n", b"1,2\n \n3,4\n", b"1,2\r\r\n3,4\r", b"1,2\n3,4\n\n\n",
+     b"\xc2\xa01,2\n", "\u0661,2\n".encode(), b"0x10,2\n", b"1d5,2\n", b"1\x002\n", b"1,2\n3,4"],
+)
+def test_csv_fast_path_agrees_with_the_csv_module(body, tmp_path):
+    """NumPy's parser is used only where it gives the csv module's answer: either the two
+    readings are equal, or the fast path declines (and the csv-module reading decides)."""
+    for header in (b"", b"a,b\n", b"\xef\xbb\xbfa,b\n"):
+        raw = header + body
+        path = tmp_path / "p.csv"
+        path.write_bytes(raw)
+        fast = _io._load_plain_csv(path, raw)
+        try:
+            slow = _io._load_csv_text(path, raw)
+            slow_data = slow.take(list(range(slow.n_columns)))
+        except _io.DataError:
+            slow = slow_data = None
+        if fast is None:
+            continue
+        assert slow is not None, (raw, "the fast path read what the csv module refuses")
+        np.testing.assert_array_equal(fast.data, slow_data)
+        assert fast.names == slow.names
+
+
+@pytest.fixture(scope="module")
+def iris_files(tmp_path_factory):
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("sklearn.datasets")
+    iris = datasets.load_iris(as_frame=True)
+    frame = iris.frame.drop(columns="target")
+    numeric = frame.to_numpy()
+    frame["species"] = pd.Categorical.from_codes(iris.target, iris.target_names).astype(str)
+    folder = tmp_path_factory.mktemp("iris")
+    frame.to_csv(folder / "iris.csv")  # with pandas' default index: an unnamed first column 0..149
+    frame.drop(columns="species").to_csv(folder / "numeric.csv")
+    shuffled = frame.drop(columns="species").sample(frac=1.0, random_state=0)
+    shuffled.to_csv(folder / "shuffled.csv")  # an index, but not 0..n-1 in order
+    return folder, frame, numeric, shuffled
+
+
+@needs_kmeans
+def test_pandas_index_column_is_left_out_with_a_note(iris_files, tmp_path, capsys):
+    folder, frame, numeric, _ = iris_files
+    assert (folder / "numeric.csv").read_text().startswith(",sepal length (cm),")
+    status, out, err = call(capsys, "fit", folder / "numeric.csv", "-k", 3, "--seed", 4, "-o", tmp_path / "l.npy",
+                            "--centers", tmp_path / "c.npy")
+    assert status == 0, err
+    assert "d=4" in out
+    assert err.strip().splitlines() == [
+        f"xpcluster: note: {str(folder / 'numeric.csv')!r} column 0 ('') looks like a row index 0..149; "
+        "left out (use --columns to keep it)"
+    ]
+    labels, centres, _ = reference_fit(numeric, 3, seed=4)
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), labels)
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), centres, rtol=1e-12)
+    assert np.load(tmp_path / "c.npy").max() < 10  # not the index's 25 / 75.5 / 125
+
+
+@needs_kmeans
+def test_string_column_needs_drop_and_drop_gives_the_numeric_fit(iris_files, tmp_path, capsys):
+    folder, frame, numeric, _ = iris_files
+    status, out, err = call(capsys, "fit", folder / "iris.csv", "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 1 and out == ""
+    assert_one_line_error(err, "line 2", "column 5 ('species')", "'setosa' is not a number",
+                          "--drop species")
+    assert not (tmp_path / "l.npy").exists()
+    status, out, err = call(capsys, "fit", folder / "iris.csv", "-k", 3, "--seed", 2, "--drop", "species",
+                            "-o", tmp_path / "l.npy", "--centers", tmp_path / "c.npy")
+    assert status == 0, err
+    assert "looks like a row index 0..149" in err
+    labels, centres, inertia = reference_fit(numeric, 3, seed=2)
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), labels)
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), centres, rtol=1e-12)
+    assert f"d=4 k=3 method=kmeans inertia={inertia:.6g}" in out
+
+
+@needs_kmeans
+@pytest.mark.parametrize(
+    "selection, features",
+    [
+        (["--columns", "petal length (cm),sepal width (cm)"], [2, 1]),  # by name, in the order given
+        (["--columns", "3,4"], [2, 3]),  # 0-based indices into the file, index column included
+        (["--columns", "1, sepal width (cm)"], [0, 1]),  # mixed, spaces after commas ignored
+        (["--drop", "species,0,sepal length (cm)"], [1, 2, 3]),
+        (["--drop", "4,5"], [0, 1, 2]),
+    ],
+)
+def test_columns_and_drop_by_name_and_index(selection, features, iris_files, tmp_path, capsys):
+    folder, frame, numeric, _ = iris_files
+    status, out, err = call(capsys, "fit", folder / "iris.csv", "-k", 3, "-o", tmp_path / "l.npy",
+                            "--centers", tmp_path / "c.npy", *selection)
+    assert status == 0, err
+    labels, centres, _ = reference_fit(numeric[:, features], 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), labels)
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), centres, rtol=1e-12)
+
+
+@needs_kmeans
+def test_columns_keeps_an_index_column_the_user_asks_for(iris_files, tmp_path, capsys):
+    folder, frame, numeric, _ = iris_files
+    status, out, err = call(capsys, "fit", folder / "numeric.csv", "-k", 3, "-o", tmp_path / "l.npy",
+                            "--centers", tmp_path / "c.npy", "--columns", "0,sepal length (cm)")
+    assert status == 0, err
+    assert err == ""  # no note: nothing was left out
+    with_index = np.column_stack([np.arange(150.0), numeric[:, 0]])
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), reference_fit(with_index, 3)[1], rtol=1e-12)
+
+
+@needs_kmeans
+def test_an_index_that_is_not_0_to_n_minus_1_is_kept_with_a_note(iris_files, tmp_path, capsys):
+    folder, _, _, shuffled = iris_files
+    status, out, err = call(capsys, "fit", folder / "shuffled.csv", "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 0, err
+    assert "d=5" in out
+    assert "named like a row index but its values are not 0..149" in err and "--drop 0" in err
+    status, out, err = call(capsys, "fit", folder / "shuffled.csv", "-k", 3, "-o", tmp_path / "l.npy",
+                            "--drop", "0")
+    assert status == 0 and "d=4" in out and err == ""
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), reference_fit(shuffled.to_numpy(), 3)[0])
+
+
+@pytest.mark.parametrize(
+    "options, fragments",
+    [
+        (["--columns", "0", "--drop", "species"], ["not allowed with argument"]),
+        (["--columns", "sepal length,9"], ["--columns", "no column 'sepal length', '9'", "'species'"]),
+        (["--drop", "petals"], ["--drop", "no column 'petals'"]),
+        (["--columns", "1,1"], ["more than once", "sepal length"]),
+        (["--drop", ""], ["--drop", "comma-separated"]),
+        (["--drop", "0,1,2,3,4,5"], ["leaves none"]),
+    ],
+)
+def test_column_selection_errors_exit_2(options, fragments, iris_files, tmp_path, capsys):
+    folder, _, _, _ = iris_files
+    for command in (["fit", folder / "iris.csv", "-k", 3, "-o", tmp_path / "l.npy"],
+                    ["choose-k", folder / "iris.csv", "--k", "2:3"]):
+        if command[0] == "choose-k" and importlib.util.find_spec("xpcluster.choose_k") is None:
+            continue
+        status, out, err = call(capsys, *command, *options)
+        assert status == 2 and out == "", err
+        assert_one_line_error(err, *fragments)
+    assert not (tmp_path / "l.npy").exists()
+
+
+def test_npy_columns_by_index_only(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.arange(12.0).reshape(4, 3))
+    np.testing.assert_array_equal(_io.load_data(tmp_path / "x.npy", columns=["2", 0]), [[2, 0], [5, 3], [8, 6], [11, 9]])
+    np.testing.assert_array_equal(_io.load_data(tmp_path / "x.npy", drop=["1"]), [[0, 2], [3, 5], [6, 8], [9, 11]])
+    status, _, err = call(capsys, "fit", tmp_path / "x.npy", "-k", 1, "-o", tmp_path / "l.npy", "--columns", "a")
+    assert status == 2
+    assert_one_line_error(err, "no column 'a'", "0-based indices 0..2", "no header")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xpcluster.choose_k") is None, reason="xpcluster.choose_k is not there yet")
+def test_choose_k_reads_columns_like_fit(iris_files, capsys):
+    from xpcluster.choose_k import choose_k
+
+    folder, _, numeric, _ = iris_files
+    status, out, err = call(capsys, "choose-k", folder / "iris.csv", "--k", "2:4", "--method", "elbow",
+                            "--drop", "species")
+    assert status == 0, err
+    assert "n=150 d=4" in out and "looks like a row index" in err
+    assert out.splitlines()[-1] == f"chosen K: {choose_k(numeric, [2, 3, 4], method='elbow', random_state=0).k}"
+
+
+@needs_kmeans
+def test_parquet_index_level_column_and_string_column(iris_files, tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (the 'parquet' extra)")
+    import pyarrow.parquet as pq
+
+    _, frame, numeric, _ = iris_files
+    path = tmp_path / "iris.parquet"
+    table = pa.Table.from_pandas(frame, preserve_index=True)  # the index as '__index_level_0__'
+    assert "__index_level_0__" in table.column_names
+    pq.write_table(table, path)
+    status, out, err = call(capsys, "fit", path, "-k", 3, "-o", tmp_path / "l.npy")
+    assert status == 1
+    assert_one_line_error(err, "column 'species' is not numeric", "--drop species")
+    status, out, err = call(capsys, "fit", path, "-k", 3, "-o", tmp_path / "l.npy", "--drop", "species")
+    assert status == 0, err
+    assert "'__index_level_0__') looks like a row index 0..149" in err and "d=4" in out
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), reference_fit(numeric, 3)[0])

@@ -7,17 +7,24 @@ see the arrays it produces.
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
+import csv
 import importlib
+import io
 import math
 import os
+import re
+import shlex
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 __all__ = [
     "DataError",
+    "SelectionError",
     "BACKENDS",
     "DATA_FORMATS",
     "load_data",
@@ -49,41 +56,178 @@ class DataError(Exception):
 # --------------------------------------------------------------------------- data files
 
 
-def load_data(path: str | os.PathLike[str]) -> np.ndarray:
+class SelectionError(DataError):
+    """``columns``/``drop`` name columns the table does not have: a usage error (exit 2)."""
+
+
+#: Header names pandas and pyarrow give a written-out row index.
+_INDEX_HEADER = ("", "Unnamed: 0")
+_PYARROW_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def load_data(path: str | os.PathLike[str], *, columns: Sequence[str | int] | None = None,
+              drop: Sequence[str | int] | None = None,
+              note: Callable[[str], None] | None = None) -> np.ndarray:
     """Read a numeric 2-D table from ``.npy``, ``.csv`` or ``.parquet`` as a NumPy array.
 
-    A 1-D ``.npy`` array is one feature per sample.  A CSV's first line is a header when
-    any of its fields is not a number.  Integer and boolean data come back as float64;
-    float32 stays float32.  Missing or non-finite values are refused with the position
-    of the first one.
+    A 1-D ``.npy`` array is one feature per sample.  CSV is read with the :mod:`csv`
+    module's rules (comma-separated, ``"``-quoted fields, no comment character; a UTF-8
+    byte-order mark is ignored, any line ending is accepted, empty lines are skipped); its
+    first line is a header when any of its fields is not a number.  Integer and boolean
+    data come back as float64; float32 stays float32; any byte order comes back native.
+    Missing, non-numeric or non-finite values are refused with the position of the first.
+
+    ``columns`` keeps only the given columns, in that order; ``drop`` leaves the given
+    ones out (not both).  Each item is a header name or a 0-based column index (a name
+    wins when a header has a column named like a number).  Unless ``columns`` is given, a
+    leading column with no name (``''``, pandas' ``'Unnamed: 0'``) or pyarrow's
+    ``'__index_level_N__'`` whose values are exactly 0, 1, ..., n-1 is taken for a
+    written-out row index and left out; ``note`` (default: :func:`warnings.warn`) is told so.
 
     Raises
     ------
+    SelectionError
+        ``columns`` or ``drop`` name a column the file lacks, or both are given.
     DataError
         The file is missing, of an unknown format, unreadable, not numeric, empty or
         contains NaN/inf.
     """
     path = Path(path)
+    if columns is not None and drop is not None:
+        raise SelectionError("give the columns to keep or the columns to drop, not both")
     if not path.exists():
         raise DataError(f"no such file: {str(path)!r}")
     if path.is_dir():
         raise DataError(f"{str(path)!r} is a directory, not a data file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        data = _load_npy(path)
+        table = _load_npy(path)
     elif suffix == ".csv":
-        data = _load_csv(path)
+        table = _load_csv(path)
     elif suffix == ".parquet":
-        data = _load_parquet(path)
+        table = _load_parquet(path)
     else:
         raise DataError(
             f"unknown data format {suffix or '(no suffix)'!r} for {str(path)!r}: "
             f"expected one of {', '.join(DATA_FORMATS)}"
         )
-    return _as_float_table(data, path)
+    if columns is not None:
+        keep = _resolve_columns(table, columns, "--columns")
+        if len(set(keep)) != len(keep):
+            twice = sorted({table.label(j) for j in keep if keep.count(j) > 1})
+            raise SelectionError(f"--columns names {', '.join(twice)} more than once")
+        notes: list[str] = []  # the columns asked for are kept, whatever they look like
+    else:
+        dropped = set(_resolve_columns(table, drop, "--drop")) if drop is not None else set()
+        keep = [j for j in range(table.n_columns) if j not in dropped]
+        if not keep:
+            raise SelectionError(f"--drop leaves none of the {table.n_columns} column(s) of {str(path)!r}")
+        keep, notes = _leave_out_row_index(table, keep)
+    data = _as_float_table(table.take(keep), path, [table.label(j) for j in keep])
+    for message in notes:  # only once the data is good: an error is then the one thing said
+        if note is not None:
+            note(message)
+        else:
+            warnings.warn(message, UserWarning, stacklevel=2)
+    return data
 
 
-def _load_npy(path: Path) -> np.ndarray:
+class _Table:
+    """A table as read from a file, before its columns are chosen and checked."""
+
+    def __init__(self, path: Path, names: list[str] | None, n_rows: int, n_columns: int) -> None:
+        self.path, self.names, self.n_rows, self.n_columns = path, names, n_rows, n_columns
+
+    def label(self, j: int) -> str:
+        """How messages name column ``j``: its 0-based index, and its name when it has one."""
+        return f"column {j} ({self.names[j]!r})" if self.names is not None else f"column {j}"
+
+    def numbers(self, j: int) -> np.ndarray | None:
+        """Column ``j`` as numbers, or None when it is not all numbers."""
+        raise NotImplementedError
+
+    def take(self, keep: list[int]) -> np.ndarray:
+        """The 2-D array of the columns ``keep``; a DataError for the first that is not numbers."""
+        raise NotImplementedError
+
+
+class _ArrayTable(_Table):
+    """A table already held as one numeric array (.npy, or a CSV that parsed as numbers)."""
+
+    def __init__(self, path: Path, names: list[str] | None, data: np.ndarray) -> None:
+        super().__init__(path, names, data.shape[0], data.shape[1])
+        self.data = data
+
+    def numbers(self, j: int) -> np.ndarray:
+        return self.data[:, j]
+
+    def take(self, keep: list[int]) -> np.ndarray:
+        return self.data if keep == list(range(self.n_columns)) else self.data[:, keep]
+
+
+def _resolve_columns(table: _Table, items: Sequence[str | int], option: str) -> list[int]:
+    """Column indices for the names or 0-based indices ``items``; unknown ones are refused."""
+    indices, unknown = [], []
+    names = table.names
+    for item in items:
+        text = str(item).strip()
+        if names is not None and text in names:
+            matches = [j for j, name in enumerate(names) if name == text]
+            if len(matches) > 1:
+                raise SelectionError(
+                    f"{option} {text!r}: {str(table.path)!r} has {len(matches)} columns of that name "
+                    f"(columns {', '.join(map(str, matches))}); give the 0-based index instead"
+                )
+            indices.append(matches[0])
+        elif text.isascii() and text.isdigit() and int(text) < table.n_columns:
+            indices.append(int(text))
+        else:
+            unknown.append(text)
+    if unknown:
+        listing = f"0..{table.n_columns - 1}"
+        if names is not None:
+            shown = ", ".join(repr(name) for name in names[:12]) + (", ..." if len(names) > 12 else "")
+            listing = f"{shown} (or 0-based indices {listing})"
+        else:
+            listing = f"0-based indices {listing} (it has no header line of names)"
+        raise SelectionError(
+            f"{option}: {str(table.path)!r} has no column {', '.join(repr(u) for u in unknown)}; "
+            f"its columns are {listing}"
+        )
+    return indices
+
+
+def _looks_like_row_index(table: _Table, j: int) -> bool:
+    if table.names is None:
+        return False
+    name = table.names[j]
+    return (j == 0 and name in _INDEX_HEADER) or _PYARROW_INDEX.fullmatch(name) is not None
+
+
+def _leave_out_row_index(table: _Table, keep: list[int]) -> tuple[list[int], list[str]]:
+    """``keep`` without the columns that are a written-out row index 0..n-1, and notes saying
+    so (or saying that a column named like an index was kept)."""
+    notes: list[str] = []
+    tell = notes.append
+    for j in [j for j in keep if _looks_like_row_index(table, j)]:
+        if len(keep) == 1:
+            break  # the only column: nothing else to cluster on, so keep it
+        values = table.numbers(j)
+        n = table.n_rows
+        if values is not None and np.array_equal(values, np.arange(n)):
+            keep = [i for i in keep if i != j]
+            tell(f"{str(table.path)!r} {table.label(j)} looks like a row index 0..{n - 1}; "
+                 f"left out (use --columns to keep it)")
+        else:
+            tell(f"{str(table.path)!r} {table.label(j)} is named like a row index but its values are "
+                 f"not 0..{n - 1}; kept as a feature (use --drop {j} to leave it out)")
+    return keep, notes
+
+
+# ----------------------------------------------------------------------------- .npy
+
+
+def _load_npy(path: Path) -> _Table:
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle, which we never allow
@@ -93,60 +237,218 @@ def _load_npy(path: Path) -> np.ndarray:
     if isinstance(data, np.lib.npyio.NpzFile):  # np.load sniffs the content, not the name
         data.close()
         raise DataError(f"{str(path)!r} is an .npz archive, not an .npy array")
-    return _native(data)
+    return _ArrayTable(path, None, _check_shape(_native(data), path))
+
+
+def _check_shape(data: np.ndarray, path: Path) -> np.ndarray:
+    if data.dtype.kind not in "biuf":
+        raise DataError(f"{str(path)!r} holds {data.dtype} values; xpcluster needs real numbers")
+    if data.ndim == 1:
+        data = data.reshape(-1, 1)
+    if data.ndim != 2:
+        raise DataError(f"{str(path)!r} holds a {data.ndim}-D array; expected a 2-D table (samples x features)")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise DataError(f"{str(path)!r} holds no data (shape {data.shape})")
+    return data
+
+
+# ----------------------------------------------------------------------------- CSV
+
+#: Bytes after which the csv module and NumPy's parser provably read a CSV body alike: no
+#: quote, no NUL or other control character (only tab, CR, LF), nothing outside ASCII.
+_PLAIN_CSV_BYTES = bytes([9, 10, 13, *(b for b in range(0x20, 0x7F) if b != ord('"'))])
+
+
+def _number(field: str) -> float:
+    """A CSV field as a number, or ValueError.
+
+    ``float`` of the field without its surrounding whitespace, except that digit-group
+    underscores and non-ASCII digits are not numbers here (NumPy's parser, the fast path
+    of :func:`_load_csv`, accepts neither: both paths must give the same answer).
+    """
+    text = field.strip()
+    if "_" in text or not text.isascii():
+        raise ValueError(field)
+    return float(text)
 
 
 def _is_number(field: str) -> bool:
     try:
-        float(field)
+        _number(field)
     except ValueError:
         return False
     return True
 
 
-def _load_csv(path: Path) -> np.ndarray:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            first_line = next((line for line in f if line.strip()), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {str(path)!r} as CSV text: {exc}") from None
-    if first_line is None:
-        raise DataError(f"{str(path)!r} is empty")
+def _is_header(fields: Sequence[str]) -> bool:
     # A header has a field that is text; an empty field is a missing value, not a name.
-    has_header = any(f.strip() and not _is_number(f.strip()) for f in first_line.split(","))
-    try:  # NumPy's C parser: fast for large files
+    return any(f.strip() and not _is_number(f) for f in fields)
+
+
+def _load_csv(path: Path) -> _Table:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    table = _load_plain_csv(path, raw)
+    return table if table is not None else _load_csv_text(path, raw)
+
+
+def _load_plain_csv(path: Path, raw: bytes) -> _Table | None:
+    """NumPy's C parser on a CSV whose body has no quotes, controls or non-ASCII bytes.
+
+    For such text the csv module's reading is: lines end at CR, LF or CRLF, fields end at
+    commas, nothing else is special; ``np.loadtxt(comments=None, quotechar=None)`` splits
+    the same way, skips the same (empty) lines, and converts a field to a float exactly
+    when :func:`_number` does, to the same value (both are correctly rounded).  Anything
+    it refuses, and any file outside these conditions, goes to :func:`_load_csv_text`,
+    which also finds the line to blame.  Returns None for those.
+    """
+    body_start = 3 if raw.startswith(codecs.BOM_UTF8) else 0
+    line_end = min((i for i in (raw.find(b"\n", body_start), raw.find(b"\r", body_start)) if i >= 0),
+                   default=len(raw))
+    if line_end == body_start:
+        return None  # leading blank lines: leave the line counting to the csv module
+    try:
+        first = next(csv.reader([raw[body_start:line_end].decode("utf-8")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    has_header = _is_header(first)
+    if raw[line_end if has_header else body_start:].translate(None, _PLAIN_CSV_BYTES):
+        return None  # some byte outside _PLAIN_CSV_BYTES (a header may have any UTF-8)
+    try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": reported below
-            data = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2,
-                              dtype=np.float64, encoding="utf-8-sig")
+            warnings.simplefilter("ignore")  # "input contained no data": handled below
+            data = np.loadtxt(path, delimiter=",", comments=None, quotechar=None, skiprows=1 if has_header else 0,
+                              ndmin=2, dtype=np.float64, encoding="utf-8-sig")
     except ValueError:
-        _find_csv_error(path, has_header)  # raises a DataError naming the line
-        raise
-    if data.size == 0:
-        raise DataError(f"{str(path)!r} has a header but no data rows" if has_header else f"{str(path)!r} is empty")
-    return data
+        return None
+    if data.shape[0] == 0 or data.shape[1] != len(first):
+        return None  # no data rows, or rows wider than the header: the csv module says which
+    return _ArrayTable(path, [name.strip() for name in first] if has_header else None, data)
 
 
-def _find_csv_error(path: Path, has_header: bool) -> None:
-    """Re-read a CSV NumPy refused, line by line, to say where and why."""
-    with open(path, encoding="utf-8-sig") as f:
-        lines = list(enumerate(f.read().splitlines(), start=1))
-    lines = [(number, line) for number, line in lines if line.strip()]
-    width = len(lines[0][1].split(","))
-    for number, line in lines[1:] if has_header else lines:
-        fields = [field.strip() for field in line.split(",")]
-        if len(fields) != width:
-            raise DataError(
-                f"{str(path)!r} line {number}: {len(fields)} fields where the first line has {width}"
-            )
-        bad = next((field for field in fields if not _is_number(field)), None)
-        if bad == "":
-            raise DataError(f"{str(path)!r} line {number}: an empty field (missing value)")
-        if bad is not None:
-            raise DataError(f"{str(path)!r} line {number}: {bad!r} is not a number")
+class _TextTable(_Table):
+    """A CSV read with the csv module: columns of text, converted when taken."""
+
+    def __init__(self, path: Path, names: list[str] | None, columns: list[Sequence[str]],
+                 lines: list[int]) -> None:
+        super().__init__(path, names, len(lines), len(columns))
+        self.columns, self.lines = columns, lines
+
+    def numbers(self, j: int) -> np.ndarray | None:
+        column = self.columns[j]
+        joined = "".join(column)
+        if joined.isascii() and "_" not in joined:
+            # Then float() and _number agree wherever float() succeeds; float() is quicker.
+            with contextlib.suppress(ValueError):
+                return np.array(list(map(float, column)), dtype=np.float64)
+        try:
+            return np.array(list(map(_number, column)), dtype=np.float64)
+        except ValueError:
+            return None
+
+    def take(self, keep: list[int]) -> np.ndarray:
+        data = np.empty((self.n_rows, len(keep)), dtype=np.float64)
+        first_bad: tuple[int, int] | None = None  # (row, column) of the first bad field in the file
+        for out, j in enumerate(keep):
+            values = self.numbers(j)
+            if values is not None:
+                data[:, out] = values
+                continue
+            row = next(i for i, field in enumerate(self.columns[j]) if not _is_number(field))
+            if first_bad is None or (row, j) < first_bad:
+                first_bad = (row, j)
+        if first_bad is not None:
+            self._refuse(*first_bad)
+        return data
+
+    def _refuse(self, row: int, j: int) -> None:
+        field = self.columns[j][row]
+        where = f"{str(self.path)!r} line {self.lines[row]}, {self.label(j)}"
+        if not field.strip():
+            raise DataError(f"{where}: an empty field (missing value)")
+        message = f"{where}: {field!r} is not a number"
+        if self.names is not None and not any(_is_number(f) for f in self.columns[j]):
+            message += f"; the column holds no numbers (leave it out with --drop {_drop_hint(self.names, j)})"
+        raise DataError(message)
 
 
-def _load_parquet(path: Path) -> np.ndarray:
+def _drop_hint(names: list[str], j: int) -> str:
+    """What to give ``--drop`` to leave out column ``j``: its name, quoted for a shell when it
+    needs to be, or its index when the name cannot say it (empty, repeated, has a comma)."""
+    name = names[j]
+    if not name or names.count(name) > 1 or "," in name:
+        return str(j)
+    return shlex.quote(name)
+
+
+def _load_csv_text(path: Path, raw: bytes) -> _Table:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"cannot read {str(path)!r} as CSV text: line {line} is not UTF-8 ({exc.reason})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    names: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    width = first_line = 0
+    end = 0  # the physical line the previous record ended on
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataError(f"{str(path)!r} line {end + 1}: cannot read it as CSV ({exc})") from None
+        start, end = end + 1, reader.line_num
+        if not row:
+            continue  # an empty line
+        if not width:
+            width, first_line = len(row), start
+            if _is_header(row):
+                names = [name.strip() for name in row]
+                continue
+        elif len(row) != width:
+            first = f"line {first_line} (the header)" if names is not None else f"the first line ({first_line})"
+            raise DataError(f"{str(path)!r} line {start}: {len(row)} fields where {first} has {width}")
+        rows.append(row)
+        lines.append(start)
+    if not rows:
+        raise DataError(f"{str(path)!r} has a header but no data rows" if names is not None else f"{str(path)!r} is empty")
+    return _TextTable(path, names, list(zip(*rows)), lines)
+
+
+# ----------------------------------------------------------------------------- Parquet
+
+
+class _ParquetTable(_Table):
+    def __init__(self, path: Path, table: Any) -> None:
+        super().__init__(path, [str(name) for name in table.column_names], table.num_rows, table.num_columns)
+        self.table = table
+
+    def _values(self, j: int) -> np.ndarray:
+        return _native(np.asarray(self.table.column(j).to_numpy()))
+
+    def numbers(self, j: int) -> np.ndarray | None:
+        values = self._values(j)
+        return values if values.dtype.kind in "biuf" else None
+
+    def take(self, keep: list[int]) -> np.ndarray:
+        columns = []
+        for j in keep:
+            values = self._values(j)
+            if values.dtype.kind not in "biuf":
+                raise DataError(
+                    f"{str(self.path)!r}: column {self.names[j]!r} is not numeric ({self.table.column(j).type}); "
+                    f"leave it out with --drop {_drop_hint(self.names, j)}"
+                )
+            columns.append(values)
+        return np.column_stack(columns)
+
+
+def _load_parquet(path: Path) -> _Table:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -157,18 +459,14 @@ def _load_parquet(path: Path) -> np.ndarray:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family
         raise DataError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
-    columns = []
-    for name, column in zip(table.column_names, table.columns):
-        values = column.to_numpy()
-        if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
-            raise DataError(
-                f"{str(path)!r}: column {name!r} is not numeric ({column.type}); "
-                "select the numeric columns first"
-            )
-        columns.append(values)
-    if not columns:
+    if table.num_columns == 0:
         raise DataError(f"{str(path)!r} has no columns")
-    return np.column_stack(columns)
+    if table.num_rows == 0:
+        raise DataError(f"{str(path)!r} holds no data (0 rows)")
+    return _ParquetTable(path, table)
+
+
+# ----------------------------------------------------------------------------- checks
 
 
 def _native(data: np.ndarray) -> np.ndarray:
@@ -179,24 +477,17 @@ def _native(data: np.ndarray) -> np.ndarray:
     return data.astype(data.dtype.newbyteorder("="))
 
 
-def _as_float_table(data: np.ndarray, path: Path) -> np.ndarray:
-    data = _native(data)
-    if data.dtype.kind not in "biuf":
-        raise DataError(f"{str(path)!r} holds {data.dtype} values; xpcluster needs real numbers")
-    if data.ndim == 1:
-        data = data.reshape(-1, 1)
-    if data.ndim != 2:
-        raise DataError(f"{str(path)!r} holds a {data.ndim}-D array; expected a 2-D table (samples x features)")
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise DataError(f"{str(path)!r} holds no data (shape {data.shape})")
+def _as_float_table(data: np.ndarray, path: Path, labels: Sequence[str] | None = None) -> np.ndarray:
+    data = _check_shape(_native(data), path)
     if data.dtype.kind != "f" or data.dtype.itemsize < 4:
         data = data.astype(np.float64)
     finite = np.isfinite(data)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
+        column = labels[col] if labels is not None else f"column {col}"
         raise DataError(
             f"{str(path)!r} contains a missing or non-finite value ({data[row, col]}) at row {row}, "
-            f"column {col}; remove or impute such values first"
+            f"{column}; remove or impute such values first"
         )
     return data
 

@@ -120,6 +120,16 @@ def k_range(text: str) -> list[int]:
     return values
 
 
+def column_list(text: str) -> list[str]:
+    """argparse type for ``--columns``/``--drop``: comma-separated names or 0-based indices."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated column names or 0-based indices, got {text!r}"
+        )
+    return items
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -229,6 +239,14 @@ def _save_npy(array: np.ndarray, path: Path) -> None:
         raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
+def _note(message: str) -> None:
+    print(f"{PROG}: note: {_one_line(message)}", file=sys.stderr)
+
+
+def _read_table(args: argparse.Namespace) -> np.ndarray:
+    return load_data(args.data, columns=args.columns, drop=args.drop, note=_note)
+
+
 def _scalar(value: Any) -> float:
     return float(to_numpy(value).reshape(()))
 
@@ -257,7 +275,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     cls = estimator_class(args.method)
     with Progress(4, f"{PROG} fit", enabled=not args.quiet) as progress:
         with progress.step("reading data"):
-            data = load_data(args.data)
+            data = _read_table(args)
             n, d = data.shape
             _check_k(args.n_clusters, n, f"samples in {args.data!r}")
         with progress.step("placing data"):
@@ -311,7 +329,7 @@ def _run_choose_k(args: argparse.Namespace) -> int:
         options["n_refs"] = args.n_refs
     with Progress(3, f"{PROG} choose-k", enabled=not args.quiet) as progress:
         with progress.step("reading data"):
-            data = load_data(args.data)
+            data = _read_table(args)
             n, d = data.shape
             _check_k(max(args.k), n, f"samples in {args.data!r}")
         with progress.step("placing data"):
@@ -434,6 +452,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                             "tqdm is installed); results are still printed")
 
 
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "choosing columns (applied after reading DATA)",
+        "Without --columns, a first column with no name ('' or pandas' 'Unnamed: 0') or "
+        "pyarrow's '__index_level_0__' holding exactly 0..n-1 is taken for a saved row index "
+        "and left out, with a note on stderr.",
+    )
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--columns", type=column_list, metavar="LIST",
+                        help="cluster only these columns, in this order: comma-separated header "
+                             "names or 0-based indices (a name wins over an index)")
+    choice.add_argument("--drop", type=column_list, metavar="LIST",
+                        help="leave these columns out (names or 0-based indices), e.g. a label "
+                             "column such as 'species'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser."""
     parser = _Parser(
@@ -453,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(NumPy .npy, int). Prints n, d, k, inertia, time and backend.",
     )
     fit.add_argument("data", metavar="DATA",
-                     help="samples x features table: .npy, .csv (numeric; a header line is "
-                          "detected) or .parquet (needs pyarrow: xpcluster[parquet])")
+                     help="samples x features table: .npy, .csv (comma-separated, csv-module "
+                          "quoting, no comments; a header line is detected) or .parquet (needs "
+                          "pyarrow: xpcluster[parquet])")
     fit.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
                      help="number of clusters, 1 <= K <= number of samples")
     fit.add_argument("--method", choices=tuple(ESTIMATORS), default="kmeans",
@@ -462,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, metavar="LABELS.npy",
                      help="where to write the labels (.npy)")
     fit.add_argument("--centers", metavar="CENTERS.npy", help="also write the K x d cluster centres (.npy)")
+    _add_table_options(fit)
     _add_common(fit)
     fit.set_defaults(run=_run_fit)
 
@@ -484,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gap: number of uniform reference data sets (default: 10)")
     choose.add_argument("--plot", metavar="OUT.png", help="also draw the criterion against K (needs "
                                                           "matplotlib: xpcluster[plot])")
+    _add_table_options(choose)
     _add_common(choose)
     choose.set_defaults(run=_run_choose_k)
 
@@ -538,6 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
         try:
             return args.run(args)
+        except (UsageError, _io.SelectionError) as exc:  # found once the files are looked at
+            print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130

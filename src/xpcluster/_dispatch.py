@@ -67,28 +67,39 @@ def _library_name(obj: Any) -> str:
     return type(obj).__module__.split(".")[0]
 
 
-def resolve(*objs: Any) -> tuple[Any, Any, list[Any]]:
+def resolve(*objs: Any, place_host: bool = True) -> tuple[Any, Any, list[Any]]:
     """Return ``(xp, device, arrays)`` for the inputs of one public call.
 
+    The first input that is not ``None`` is the data: it decides the namespace and device.
     ``None`` entries are passed through.  Non-array inputs (lists, Python scalars) are
-    converted into the namespace the array inputs decide (NumPy when there are none).
-    Arrays from two libraries, or on two devices, raise a clear error rather than being
-    moved silently.
+    converted into that namespace (NumPy when there are no arrays).  NumPy arrays among
+    the other inputs (a codebook, ``init``, labels: small and on the host) are placed
+    explicitly on the data's namespace and device (``place_host=False`` refuses them
+    instead, for fitted state).  Arrays of two other libraries, or on two devices, raise a
+    clear error rather than being moved silently.
     """
     present = [o for o in objs if o is not None]
     if not is_array_api_dispatch_enabled():
         return _resolve_numpy(objs)
 
-    arrays = [o for o in present if array_api_compat.is_array_api_obj(o) and not np.isscalar(o)]
+    arrays = [o for o in present if _is_array(o)]
     if not arrays:
         return _resolve_numpy(objs)
+    host: set[int] = set()
+    if place_host and _is_array(present[0]) and not _is_numpy(present[0]):
+        host = {id(a) for a in arrays[1:] if _is_numpy(a)}
+        arrays = [a for a in arrays if id(a) not in host]
+    from ._backends import prepare_namespaces
+
+    prepare_namespaces(arrays)
     try:
         xp = array_api_compat.array_namespace(*arrays)
     except TypeError as exc:
         libraries = sorted({_library_name(a) for a in arrays})
         raise TypeError(
             f"inputs come from different array libraries ({', '.join(libraries)}); "
-            "pass arrays of one library (convert explicitly, e.g. with xp.asarray)"
+            "pass arrays of one library (a NumPy codebook, init or labels is accepted with "
+            "data of any library; convert others explicitly, e.g. with xp.asarray)"
         ) from exc
     device = array_api_compat.device(arrays[0])
     for other in arrays[1:]:
@@ -99,8 +110,26 @@ def resolve(*objs: Any) -> tuple[Any, Any, list[Any]]:
                 "move them to one device first"
             )
     array_ids = {id(a) for a in arrays}
-    converted = [o if o is None or id(o) in array_ids else xp.asarray(o, device=device) for o in objs]
+    data = arrays[0]
+    converted = []
+    for o in objs:
+        if o is None or id(o) in array_ids:
+            converted.append(o)
+        elif id(o) in host:
+            from ._backends import capabilities_for  # the data's capability layer places it
+
+            converted.append(capabilities_for(xp).from_host(o, data))
+        else:
+            converted.append(xp.asarray(o, device=device))
     return xp, device, converted
+
+
+def _is_array(o: Any) -> bool:
+    return array_api_compat.is_array_api_obj(o) and not np.isscalar(o)
+
+
+def _is_numpy(o: Any) -> bool:
+    return isinstance(o, np.ndarray)
 
 
 def _resolve_numpy(objs: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:

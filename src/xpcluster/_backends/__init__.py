@@ -51,6 +51,10 @@ class Capabilities:
         Whether value checks wait for the results to be computed (lazy backends).
     read_bool : callable
         ``read_bool(flag) -> bool``: the value of a 0-d boolean, where a value is needed now.
+    from_host : callable
+        ``from_host(host, like)``: a NumPy array (a user's small codebook, init or labels)
+        as an array of ``like``'s namespace, on its device, keeping its dtype; an explicit
+        placement (no implicit transfer).
     to_device : callable
         ``to_device(host, like, dtype)``: a NumPy array as an array of ``like``'s namespace
         and device, in ``dtype`` (an explicit transfer).
@@ -103,6 +107,7 @@ class Capabilities:
     read_bool: Callable[[Any], bool] = generic.read_bool
     defers_checks: bool = False
     to_device: Callable[[Any, Any, Any], Any] = generic.to_device
+    from_host: Callable[[Any, Any], Any] = generic.from_host
     is_traced: Callable[[Any], bool] = generic.is_traced
     take_rows: Callable[[Any, Any], Any] = generic.take_rows
     cholesky: Callable[[Any], Any] = generic.cholesky
@@ -121,6 +126,17 @@ class Capabilities:
 
 
 _GENERIC = Capabilities(name="generic")
+
+
+def prepare_namespaces(arrays: Any) -> None:
+    """Ready what array-api-compat needs before it is asked for these arrays' namespace.
+
+    Its first call for a JAX array creates a JAX array of its own, an implicit
+    host-to-device transfer that fails under ``jax.transfer_guard("disallow")``: the JAX
+    capability module, imported here, answers that first call with an explicit placement.
+    """
+    if any(type(a).__module__.split(".")[0] in ("jax", "jaxlib") for a in arrays):
+        from . import jax  # noqa: F401
 
 
 def capabilities_for(xp: Any) -> Capabilities:

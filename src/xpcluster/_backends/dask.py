@@ -124,6 +124,13 @@ def _after_check(block: Any, gate: Any) -> Any:
     return block
 
 
+def from_host(host: Any, like: Any) -> Any:
+    """One block of ``like``'s block type (NumPy or CuPy)."""
+    host = np.asarray(host)
+    block_xp = array_api_compat.array_namespace(like._meta)
+    return da.from_array(block_xp.asarray(host), chunks=host.shape or (), asarray=False)
+
+
 def read_bool(flag: Any) -> bool:
     return bool(flag.compute())
 
@@ -202,6 +209,7 @@ CAPABILITIES = _GENERIC.replace(
     defers_checks=True,
     read_bool=read_bool,
     to_device=to_device,
+    from_host=from_host,
     take_rows=take_rows,
     cholesky=cholesky,
     thin_svd=thin_svd,

@@ -108,6 +108,11 @@ def to_device(host: Any, like: Any, dtype: Any) -> Any:
     return xp.asarray(host, dtype=dtype, device=array_api_compat.device(like))
 
 
+def from_host(host: Any, like: Any) -> Any:
+    xp = array_api_compat.array_namespace(like)
+    return xp.asarray(host, device=array_api_compat.device(like))
+
+
 def is_traced(a: Any) -> bool:
     return False
 

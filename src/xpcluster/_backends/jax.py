@@ -106,6 +106,21 @@ def to_device(host: Any, like: Any, dtype: Any) -> Any:
     return jax.device_put(host, like.sharding)
 
 
+def from_host(host: Any, like: Any) -> Any:
+    host = np.asarray(host)
+    if is_traced(like):
+        return jnp.asarray(host)  # a constant of the traced program
+    return jax.device_put(host, like.sharding)
+
+
+# array-api-compat caches a namespace per array type; its first lookup for JAX's array type
+# creates an empty JAX array (an implicit transfer of its fill value).  Look it up once here,
+# with that one transfer allowed explicitly, so a caller's transfer guard never sees it.
+import array_api_compat  # noqa: E402
+
+with jax.transfer_guard("allow"):
+    array_api_compat.array_namespace(jax.device_put(np.empty(0)))
+
 CAPABILITIES = _GENERIC.replace(
     name="jax",
     segment_sums=segment_sums,
@@ -117,6 +132,7 @@ CAPABILITIES = _GENERIC.replace(
     checked=checked,
     read_bool=read_bool,
     to_device=to_device,
+    from_host=from_host,
     is_traced=is_traced,
     nearest_index=nearest_index,
     # Score blocks of about 1 MiB stay in cache; XLA's CPU kernels gain about 2x from it.

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,8 +28,14 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test in ci_lines
 
 
-def test_demo_runs_on_every_installed_backend():
-    env = {k: v for k, v in os.environ.items() if k not in ("XPCLUSTER_ARRAY_API", "SCIPY_ARRAY_API")}
+@pytest.mark.parametrize("jax_x64", [None, "1"], ids=["jax-default-x64-off", "jax-x64-on"])
+def test_demo_runs_on_every_installed_backend(jax_x64):
+    """The environment a user has: no dispatch flags, JAX's own default (x64 off, float32)
+    unless asked (this suite's process turns x64 on), one host device."""
+    dropped = ("XPCLUSTER_ARRAY_API", "SCIPY_ARRAY_API", "JAX_ENABLE_X64", "XLA_FLAGS")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    if jax_x64 is not None:
+        env["JAX_ENABLE_X64"] = jax_x64
     out = subprocess.run([sys.executable, "-m", "xpcluster"], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "FAILED" not in out.stdout

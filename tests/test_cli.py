@@ -794,3 +794,158 @@ def test_parquet_index_level_column_and_string_column(iris_files, tmp_path, caps
     assert status == 0, err
     assert "'__index_level_0__') looks like a row index 0..149" in err and "d=4" in out
     np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), reference_fit(numeric, 3)[0])
+
+
+# ----------------------------------------------------------------------- output files
+
+
+def snapshot(folder):
+    """Every file under ``folder`` (names relative to it) with its bytes; links as links."""
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = os.path.join(root, name)
+            key = os.path.relpath(path, folder)
+            files[key] = ("link", os.readlink(path)) if os.path.islink(path) else open(path, "rb").read()
+    return files
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder, the current directory, with d.npy (data), old.npy (an earlier result), a
+    symlink and a hard link to d.npy, and a symlinked subfolder."""
+    np.save(tmp_path / "d.npy", blobs())
+    np.save(tmp_path / "old.npy", np.arange(5))
+    os.symlink("d.npy", tmp_path / "sym.npy")
+    os.link(tmp_path / "d.npy", tmp_path / "hard.npy")
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "linked")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "data, options, fragments",
+    [
+        ("d.npy", ["-o", "d.npy"], ["-o 'd.npy'", "input DATA 'd.npy'"]),
+        ("d.npy", ["-o", "l.npy", "--centers", "d.npy"], ["--centers 'd.npy'", "input DATA 'd.npy'"]),
+        ("d.npy", ["-o", "x.npy", "--centers", "x.npy"], ["--centers 'x.npy'", "-o 'x.npy'", "same file"]),
+        ("d.npy", ["-o", "old.npy", "--centers", "old.npy"], ["--centers 'old.npy'", "-o 'old.npy'"]),
+        ("d.npy", ["-o", "x.npy", "--centers", "./x.npy"], ["--centers './x.npy'", "-o 'x.npy'"]),
+        ("d.npy", ["-o", "./d.npy"], ["-o './d.npy'", "input DATA 'd.npy'"]),
+        ("./d.npy", ["-o", "d.npy"], ["-o 'd.npy'", "input DATA './d.npy'"]),
+        ("d.npy", ["-o", "{abs}/d.npy"], ["-o '{abs}/d.npy'", "input DATA 'd.npy'"]),
+        ("{abs}/d.npy", ["-o", "l.npy", "--centers", "d.npy"], ["--centers 'd.npy'", "input DATA '{abs}/d.npy'"]),
+        ("d.npy", ["-o", "sym.npy"], ["-o 'sym.npy'", "input DATA 'd.npy'"]),
+        ("sym.npy", ["-o", "l.npy", "--centers", "d.npy"], ["--centers 'd.npy'", "input DATA 'sym.npy'"]),
+        ("d.npy", ["-o", "hard.npy"], ["-o 'hard.npy'", "input DATA 'd.npy'"]),
+        ("d.npy", ["-o", "linked/x.npy", "--centers", "real/x.npy"], ["--centers 'real/x.npy'", "-o 'linked/x.npy'"]),
+        ("d.npy", ["-o", "real/../x.npy", "--centers", "x.npy"], ["--centers 'x.npy'", "-o 'real/../x.npy'"]),
+    ],
+)
+def test_fit_refuses_an_output_that_is_an_input_or_another_output(data, options, fragments, workdir, capsys):
+    before = snapshot(workdir)
+    fill = lambda text: text.format(abs=workdir)  # noqa: E731
+    status, out, err = call(capsys, "fit", fill(data), "-k", 3, *map(fill, options))
+    assert status == 2 and out == ""
+    assert_one_line_error(err, *map(fill, fragments))
+    assert snapshot(workdir) == before  # the input's bytes, and nothing new (no temporaries)
+
+
+def test_choose_k_and_quantize_refuse_to_overwrite_their_input(workdir, capsys):
+    pytest.importorskip("PIL", reason="Pillow is not installed (the 'cli' extra)")
+    make_png(workdir / "in.png")
+    os.symlink("d.npy", workdir / "plot.png")
+    before = snapshot(workdir)
+    for args, fragments in [
+        (["choose-k", "d.npy", "--plot", "plot.png"], ["--plot 'plot.png'", "input DATA 'd.npy'"]),
+        (["quantize", "in.png", "-o", "in.png"], ["-o 'in.png'", "input IMAGE 'in.png'"]),
+        (["quantize", "./in.png", "-o", str(workdir / "in.png")], ["input IMAGE './in.png'"]),
+    ]:
+        status, out, err = call(capsys, *args)
+        assert status == 2 and out == "", err
+        assert_one_line_error(err, *fragments)
+    assert snapshot(workdir) == before
+
+
+@needs_kmeans
+def test_outputs_replace_old_files_whole_and_leave_no_temporaries(workdir, capsys):
+    (workdir / "target.npy").write_bytes(b"old")
+    os.symlink("target.npy", workdir / "via-link.npy")
+    status, out, err = call(capsys, "fit", "d.npy", "-k", 3, "-o", "old.npy", "--centers", "via-link.npy")
+    assert status == 0, err
+    labels, centres, _ = reference_fit(blobs(), 3)
+    np.testing.assert_array_equal(np.load("old.npy"), labels)
+    np.testing.assert_allclose(np.load("target.npy"), centres, rtol=1e-12)
+    assert os.path.islink("via-link.npy")  # written through the link, which stays a link
+    assert sorted(os.listdir(workdir)) == sorted(["d.npy", "old.npy", "sym.npy", "hard.npy", "real", "linked",
+                                                   "target.npy", "via-link.npy"])
+    status, out, err = call(capsys, "fit", "d.npy", "-k", 3, "-o", "new.npy")
+    assert status == 0, err
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (os.stat("new.npy").st_mode & 0o777) == 0o666 & ~mask  # not mkstemp's 0600
+
+
+@needs_kmeans
+@pytest.mark.parametrize("failing", ["second", "first"])
+def test_a_failed_write_changes_no_destination(failing, workdir, capsys, monkeypatch):
+    np.save("old-centres.npy", np.zeros((3, 3)))
+    before = snapshot(workdir)
+    real_save = cli._save_npy
+    calls = []
+
+    def save(array, path):
+        calls.append(path)
+        if (failing == "second" and len(calls) == 2) or failing == "first":
+            real_save(array, path)  # something half-written, then the disk fills up
+            raise OSError(28, "No space left on device")
+        real_save(array, path)
+
+    monkeypatch.setattr(cli, "_save_npy", save)
+    status, out, err = call(capsys, "fit", "d.npy", "-k", 3, "-o", "old.npy", "--centers", "old-centres.npy")
+    assert status == 1 and out == ""
+    option = "--centers 'old-centres.npy'" if failing == "second" else "-o 'old.npy'"
+    assert_one_line_error(err, f"cannot write {option}", "No space left on device")
+    assert snapshot(workdir) == before  # old.npy too, though its new bytes were written first
+    assert all(not os.path.exists(path) for path in calls)
+
+
+@needs_kmeans
+def test_a_writer_error_names_the_destination_not_the_temporary(workdir, capsys, monkeypatch):
+    pytest.importorskip("PIL", reason="Pillow is not installed (the 'cli' extra)")
+    make_png(workdir / "in.png")
+    monkeypatch.setattr(cli, "save_image", lambda pixels, path, format=None: (_ for _ in ()).throw(
+        _io.DataError(f"cannot write image {str(path)!r}: broken encoder")))
+    status, out, err = call(capsys, "quantize", "in.png", "-k", 2, "-o", "out.png")
+    assert status == 1
+    assert_one_line_error(err, "cannot write -o 'out.png'", "'out.png'", "broken encoder")
+    assert ".tmp" not in err
+    assert sorted(os.listdir(workdir)) == sorted(["d.npy", "old.npy", "sym.npy", "hard.npy", "real", "linked", "in.png"])
+
+
+@pytest.mark.parametrize(
+    "output, fragments",
+    [
+        ("missing/l.npy", ["-o 'missing/l.npy'", "directory 'missing' does not exist"]),
+        ("old.npy/l.npy", ["directory 'old.npy' is not a directory"]),
+        ("dir.npy", ["-o 'dir.npy'", "it is a directory"]),
+        ("fifo.npy", ["-o 'fifo.npy'", "not a regular file"]),
+        ("dangling.npy", ["links to", "does not exist"]),
+    ],
+)
+def test_unwritable_outputs_are_reported_before_the_work(output, fragments, workdir, capsys):
+    os.mkdir("dir.npy")
+    os.mkfifo("fifo.npy")
+    os.symlink("nowhere/x.npy", "dangling.npy")
+    status, out, err = call(capsys, "fit", "d.npy", "-k", 3, "-o", output)
+    assert status == 1 and out == ""
+    assert_one_line_error(err, *fragments)
+
+
+def test_quantize_suffix_pillow_cannot_write_is_refused_first(workdir, capsys):
+    pytest.importorskip("PIL", reason="Pillow is not installed (the 'cli' extra)")
+    make_png(workdir / "in.png")
+    status, out, err = call(capsys, "quantize", "in.png", "-k", 2, "-o", "out.nosuchformat")
+    assert status == 1
+    assert_one_line_error(err, "Pillow writes no format with the suffix '.nosuchformat'")

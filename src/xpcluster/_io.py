@@ -519,12 +519,24 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"cannot read {str(path)!r} as an image: {exc}") from None
 
 
-def save_image(pixels: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write an ``(height, width, 3)`` uint8 array; the format follows the file suffix."""
+def image_format(path: str | os.PathLike[str]) -> str:
+    """The Pillow format that writes files named like ``path`` (by suffix), or DataError."""
+    Image = _pillow()
+    suffix = Path(path).suffix.lower()
+    name = Image.registered_extensions().get(suffix)
+    if name is None or name not in Image.SAVE:
+        raise DataError(f"cannot write image {str(path)!r}: Pillow writes no format with the suffix "
+                        f"{suffix or '(none)'!r} (try .png)")
+    return name
+
+
+def save_image(pixels: np.ndarray, path: str | os.PathLike[str], format: str | None = None) -> None:
+    """Write an ``(height, width, 3)`` uint8 array; the format follows the file suffix unless
+    ``format`` (a Pillow format name) is given."""
     Image = _pillow()
     path = Path(path)
     try:
-        Image.fromarray(pixels, mode=None).save(path)
+        Image.fromarray(pixels, mode=None).save(path, format=format)
     except (OSError, ValueError, KeyError) as exc:  # KeyError: a suffix Pillow cannot write
         raise DataError(f"cannot write image {str(path)!r}: {exc}") from None
 

@@ -3,8 +3,14 @@
 Subcommands (``xpcluster SUBCOMMAND --help`` for each)::
 
     xpcluster fit DATA -k K -o labels.npy [--centers centers.npy] [--method kmeans]
+                  [--columns LIST | --drop LIST]
     xpcluster choose-k DATA --k 2:12 [--method elbow|silhouette|gap] [--plot out.png]
+                       [--columns LIST | --drop LIST]
     xpcluster quantize IMAGE -k 16 -o out.png [--sample N]
+
+Outputs are never the input's file or each other's (refused, exit 2), and appear whole or
+not at all: each is written to a temporary file beside it and moved into place once every
+output of the run was written.
 
 Every subcommand takes ``--backend numpy|torch|jax|dask|cupy`` and ``--device cpu|cuda``:
 the data is read with NumPy, placed on that backend and device, and clustered there under
@@ -22,7 +28,9 @@ import contextlib
 import importlib
 import math
 import os
+import stat
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -223,20 +231,104 @@ def _check_input(path: str) -> None:
         raise DataError(f"no such file: {path!r}")
 
 
+# --------------------------------------------------------------------------- output files
+#
+# Outputs never clobber inputs or each other, and appear all together or not at all: each
+# is written to a temporary file beside its destination, and only once every one of them
+# was written are they renamed into place (os.replace, atomic on one file system).
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same inode where both exist (symlinks, hard
+    links, ./x and x, absolute and relative), else the same resolved path (an output not
+    yet written, reached through a symlinked directory or spelt differently)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _check_distinct(inputs: Sequence[tuple[str, str]], outputs: Sequence[tuple[str, str | None]]) -> None:
+    """Refuse (UsageError) an output that is an input's file or another output's."""
+    seen: list[tuple[str, str, bool]] = [(option, path, True) for option, path in inputs]
+    for option, path in outputs:
+        if path is None:
+            continue
+        for other_option, other, is_input in seen:
+            if not _same_file(path, other):
+                continue
+            if is_input:
+                raise UsageError(f"{option} {path!r} is the same file as the input {other_option} {other!r}; "
+                                 "writing it would destroy the input: choose another path")
+            raise UsageError(f"{option} {path!r} and {other_option} {other!r} are the same file; "
+                             "give each output its own path")
+        seen.append((option, path, False))
+
+
 def _check_writable(path: Path, option: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise DataError(f"cannot write {option} {str(path)!r}: directory {str(parent)!r} does not exist")
-    if path.is_dir():
+        why = "is not a directory" if parent.exists() else "does not exist"
+        raise DataError(f"cannot write {option} {str(path)!r}: directory {str(parent)!r} {why}")
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():  # a symlink pointing into a missing directory
+        raise DataError(f"cannot write {option} {str(path)!r}: it links to {str(target)!r}, whose directory "
+                        f"{str(target.parent)!r} does not exist")
+    if target.is_dir():
         raise DataError(f"cannot write {option} {str(path)!r}: it is a directory")
+    if target.exists() and not target.is_file():  # a device or FIFO must not be replaced by a file
+        raise DataError(f"cannot write {option} {str(path)!r}: it exists and is not a regular file")
+
+
+def _new_file_mode(target: Path) -> int:
+    """The permissions a destination gets: its own when it exists, else what open() would
+    give (0o666 less the umask), not mkstemp's 0o600."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _write_outputs(outputs: Sequence[tuple[str, str | os.PathLike[str], Any]]) -> None:
+    """Write each ``(option, destination, write)``: ``write(temporary_path)`` writes the file
+    (to a name ending in the destination's suffix, for writers that go by it).  All are
+    written before any is moved into place; on any failure every temporary is removed and
+    the destinations are left as they were."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for option, path, write in outputs:
+            target = Path(os.path.realpath(path))  # through a symlink: replace the file it names
+            try:
+                fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
+                                            suffix=f".tmp{target.suffix}")
+            except OSError as exc:
+                raise DataError(f"cannot write {option} {str(path)!r}: {exc.strerror or exc}") from None
+            os.close(fd)
+            temporary = Path(name)
+            staged.append((temporary, target))
+            try:
+                write(temporary)
+                os.chmod(temporary, _new_file_mode(target))
+            except OSError as exc:
+                raise DataError(f"cannot write {option} {str(path)!r}: {exc.strerror or exc}") from None
+            except DataError as exc:
+                raise DataError(f"cannot write {option} {str(path)!r}: "
+                                f"{str(exc).replace(str(temporary), str(path))}") from None
+        for temporary, target in staged:
+            os.replace(temporary, target)
+    except BaseException:
+        for temporary, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise
 
 
 def _save_npy(array: np.ndarray, path: Path) -> None:
-    try:
-        with open(path, "wb") as f:  # np.save(path) would append '.npy' to other names
-            np.save(f, array, allow_pickle=False)
-    except OSError as exc:
-        raise DataError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    with open(path, "wb") as f:  # np.save(path) would append '.npy' to other names
+        np.save(f, array, allow_pickle=False)
 
 
 def _note(message: str) -> None:
@@ -291,9 +383,10 @@ def _run_fit(args: argparse.Namespace) -> int:
                 inertia = _scalar(estimator.inertia_)
             seconds = time.perf_counter() - start
         with progress.step("writing results"):
-            _save_npy(labels, output)
+            outputs = [("-o", output, lambda path: _save_npy(labels, path))]
             if centers_path:
-                _save_npy(centers, centers_path)
+                outputs.append(("--centers", centers_path, lambda path: _save_npy(centers, path)))
+            _write_outputs(outputs)
     print(
         f"fit: n={n} d={d} k={args.n_clusters} method={args.method} inertia={inertia:.6g} "
         f"time={seconds:.3f}s backend={where} dtype={centers.dtype} -> {output}"
@@ -341,16 +434,17 @@ def _run_choose_k(args: argparse.Namespace) -> int:
                 table = _io.result_table(result)
                 chosen = _io.chosen_k(result)
             seconds = time.perf_counter() - start
-    print(f"choose-k: n={n} d={d} method={args.method} estimator={args.estimator} K={_k_summary(args.k)} "
-          f"time={seconds:.3f}s backend={where}")
-    print(_io.format_table(table, chosen))
-    print(f"chosen K: {chosen}")
     if args.plot:
         from . import plotting
 
         plot = {"elbow": plotting.plot_elbow, "gap": plotting.plot_gap,
                 "silhouette": plotting.plot_silhouette_scores}[args.method]
-        plot(result, args.plot)
+        _write_outputs([("--plot", args.plot, lambda path: plot(result, path))])
+    print(f"choose-k: n={n} d={d} method={args.method} estimator={args.estimator} K={_k_summary(args.k)} "
+          f"time={seconds:.3f}s backend={where}")
+    print(_io.format_table(table, chosen))
+    print(f"chosen K: {chosen}")
+    if args.plot:
         print(f"plot: {args.plot}")
     return 0
 
@@ -378,6 +472,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_input(args.image)
     _check_writable(output, "-o")
+    image_format = _io.image_format(output)  # a suffix Pillow cannot write fails now, not after the work
     cls = estimator_class(args.method)
     k = args.n_clusters
     with Progress(5, f"{PROG} quantize", enabled=not args.quiet) as progress:
@@ -416,7 +511,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
         with progress.step("writing image"):
             palette8 = np.clip(np.rint(palette), 0, 255).astype(np.uint8)
             quantized = palette8[labels]
-            save_image(quantized.reshape(height, width, 3), output)
+            redrawn = quantized.reshape(height, width, 3)
+            _write_outputs([("-o", output, lambda path: save_image(redrawn, path, format=image_format))])
         with progress.step("measuring"):
             rms = float(np.sqrt(np.mean((quantized.astype(np.float64) - pixels) ** 2)))
     ratio, raw_bytes, coded_bytes = compression_ratio(n, k)
@@ -551,6 +647,12 @@ def _validate(args: argparse.Namespace) -> None:
         for option, value in (("-o", args.output), ("--centers", args.centers)):
             if value is not None and Path(value).suffix.lower() != ".npy":
                 raise UsageError(f"{option} must name a .npy file, got {value!r}")
+    if args.command == "fit":
+        _check_distinct([("DATA", args.data)], [("-o", args.output), ("--centers", args.centers)])
+    if args.command == "choose-k":
+        _check_distinct([("DATA", args.data)], [("--plot", args.plot)])
+    if args.command == "quantize":
+        _check_distinct([("IMAGE", args.image)], [("-o", args.output)])
     if args.command == "choose-k":
         if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
             raise UsageError(f"--plot must name a .png file, got {args.plot!r}")

@@ -36,7 +36,8 @@ import numpy as np
 from . import _rng
 from ._backends import capabilities_for
 from ._core.chunks import memory_budget, memory_budget_bytes
-from ._core.dtypes import compute_dtype
+from ._core.dtypes import to_compute_dtype
+from ._core.scale import range_scale, scaled, unscaled_checked
 from ._dispatch import resolve
 from ._checks import Checks, raise_error
 
@@ -94,10 +95,7 @@ def _as_matrix(X: Any, xp: Any, caps: Any, checks: Any) -> Any:
     dtype = X.dtype
     if not (xp.isdtype(dtype, ("real floating", "integral")) or dtype == xp.bool):
         raise ValueError(f"X must hold real numbers, got an array of dtype {dtype}")
-    target = compute_dtype(dtype, xp, array_api_compat.device(X))
-    if dtype != target:
-        X = xp.astype(X, target)
-    X = caps.known_rows(X)
+    X = caps.known_rows(to_compute_dtype(X, xp, checks, name="X"))
     n, d = X.shape
     if n < 1:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
@@ -167,6 +165,9 @@ def _prepare(X: Any, labels: Any, checks: Any = None) -> _Labelled:
     caps = capabilities_for(xp)
     checks = Checks(caps) if checks is None else checks
     X = _as_matrix(X, xp, caps, checks)
+    # Silhouette, CH and DB are ratios of distances: data scaled into the dtype's safe
+    # range by a power of two (exact) gives the same scores without overflow or underflow.
+    X = scaled(X, range_scale(X, xp=xp, caps=caps))
     labels = _as_labels(labels, X, xp, caps, checks)
     ids, k, n_labels = _cluster_ids(labels, X.shape[0], xp, caps)
     _check_label_count(n_labels, X.shape[0], checks)
@@ -367,9 +368,14 @@ def inertia(X, labels, centers=None, sample_weight=None):
             ~xp.all((labels >= 0) & (labels < k)),
             raise_error(ValueError(f"labels must index the rows of centers: 0 <= label < {k}")),
         )
-        ids = xp.astype(labels, xp.int32)
+        # Kept in range for the computation, so that the check above (which on Dask and
+        # under jax.jit fires with the result) is what reports a bad label, not an indexing
+        # error from inside a block.
+        ids = xp.astype(xp.clip(labels, min=0, max=k - 1), xp.int32)
     _check_packable(k, X.dtype, xp)
-    total = _run(_inertia_core, _INERTIA_STATIC, X, ids, sample_weight, centers, k=k, xp=xp, caps=caps)
+    s = range_scale(X, centers, xp=xp, caps=caps)
+    total = _run(_inertia_core, _INERTIA_STATIC, scaled(X, s), ids, sample_weight, None if centers is None else scaled(centers, s), k=k, xp=xp, caps=caps)
+    total = unscaled_checked(total, s, 2, xp=xp, checks=checks, what="inertia")
     return _scalar(total, checks)
 
 
@@ -395,7 +401,10 @@ def _tile_distances(a: Any, b: Any, a_index: Any, b_index: Any, metric: str, xp:
             total = term if total is None else total + term
         return xp.sqrt(total) if metric == "euclidean" else total
     if metric == "cosine":  # rows already scaled to unit length (zero rows stay zero)
-        return xp.clip(1 - xp.matmul(a, b.T), min=0, max=2)
+        # A sample is at distance 0 from itself, a zero row included (as scikit-learn has
+        # it: 1 from every other sample, so its silhouette is 0).
+        cosine = xp.clip(1 - xp.matmul(a, b.T), min=0, max=2)
+        return xp.where(a_index[:, None] == b_index[None, :], xp.zeros_like(cosine), cosine)
     a_sq = xp.sum(a * a, axis=1)[:, None]
     b_sq = xp.sum(b * b, axis=1)[:, None]
     left = xp.concat([a, a_sq, xp.ones_like(a_sq)], axis=1)
@@ -614,10 +623,10 @@ def _calinski_harabasz_core(X: Any, ids: Any, *, k: int, xp: Any, caps: Any) -> 
     return xp.where(within == 0, xp.ones_like(score), score)
 
 
-def _block_centroid_ratios(index: Any, centers: Any, spread: Any, used: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def _block_centroid_ratios(index: Any, centers: Any, spread: Any, used: Any, tiny: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """For the clusters ``index`` (a column): each one's largest (s_i + s_j) / |c_i - c_j|
     over the other used clusters j, and how many pairs of used clusters lie more than
-    1e-8 apart."""
+    ``tiny`` apart."""
     bxp = array_api_compat.array_namespace(index, centers)
     index = bxp.reshape(index, (-1,))
     diff = bxp.take(centers, index, axis=0)[:, None, :] - centers[None, :, :]
@@ -631,7 +640,7 @@ def _block_centroid_ratios(index: Any, centers: Any, spread: Any, used: Any) -> 
     counted = pair_used & (distance > 0) & (index[:, None] != others[None, :])
     ratio = combined / bxp.where(distance > 0, distance, bxp.ones_like(distance))
     ratio = bxp.where(counted, ratio, bxp.zeros_like(ratio))
-    far = bxp.sum(bxp.astype(pair_used & (distance > 1e-8), centers.dtype))
+    far = bxp.sum(bxp.astype(pair_used & (distance > tiny), centers.dtype))
     return (bxp.max(ratio, axis=1),), (far,)
 
 
@@ -647,9 +656,14 @@ def _davies_bouldin_core(X: Any, ids: Any, *, k: int, xp: Any, caps: Any) -> Any
     # Centroid pairs in blocks of rows: a (rows, k, d) difference block at most.
     rows = max(1, memory_budget_bytes() // (4 * itemsize * k * (X.shape[1] + 2)))
     index = xp.reshape(xp.arange(k, dtype=ids.dtype, device=array_api_compat.device(X)), (k, 1))
-    (worst,), (far,) = caps.map_row_chunks(index, rows, _block_centroid_ratios, centers, spread, used)
+    # scikit-learn calls the clustering degenerate (score 0) when every spread, or every
+    # centre distance, is within 1e-8 of 0.  The score is a ratio, so for data smaller than
+    # 1 the threshold shrinks with the data: 1e-8 in units of the largest |x - mean|, so
+    # that data in small units is not called degenerate.
+    tiny = 1e-8 * xp.minimum(xp.max(xp.abs(X)), xp.ones((), dtype=X.dtype, device=array_api_compat.device(X)))
+    (worst,), (far,) = caps.map_row_chunks(index, rows, _block_centroid_ratios, centers, spread, used, tiny)
     score = xp.sum(worst * used) / xp.sum(used)
-    degenerate = xp.all((spread <= 1e-8) | (used == 0)) | (far == 0)
+    degenerate = xp.all((spread <= tiny) | (used == 0)) | (far == 0)
     return xp.where(degenerate, xp.zeros_like(score), score)
 
 

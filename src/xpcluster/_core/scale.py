@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .._checks import raise_error
 
 __all__ = ["UNIT", "is_unit", "range_scale", "scaled", "unscaled", "unscaled_checked", "safe_range"]
@@ -100,16 +102,25 @@ def unscaled(a: Any, s: Any, power: int = 1) -> Any:
 
 def unscaled_checked(a: Any, s: Any, power: int, *, xp: Any, checks: Any, what: str) -> Any:
     """:func:`unscaled`, with a check that the value still fits the dtype: a finite value
-    whose unscaled size is beyond the dtype's maximum raises a ``ValueError`` naming it."""
+    whose unscaled size is beyond the dtype's maximum, or a non-zero one that falls below
+    its smallest normal number, raises a ``ValueError`` naming it and the dtype."""
     if is_unit(s):
         return a
-    out = unscaled(a, s, power)
+    with np.errstate(over="ignore"):  # NumPy's overflow warning: the check below says more
+        out = unscaled(a, s, power)
     info = xp.finfo(a.dtype)
     checks.add(
         xp.any(xp.isinf(out) & xp.isfinite(a)),
         raise_error(ValueError(
             f"{what} exceeds the range of {_dtype_name(a.dtype)} (largest value {float(info.max):.4g}); "
             "compute in float64 (convert the input with astype) to get it"
+        )),
+    )
+    checks.add(
+        xp.any((xp.abs(out) < float(info.smallest_normal)) & (a != 0) & xp.isfinite(a)),
+        raise_error(ValueError(
+            f"{what} is below the range of {_dtype_name(a.dtype)} (smallest normal value "
+            f"{float(info.smallest_normal):.4g}); compute in float64 (convert the input with astype) to get it"
         )),
     )
     return out

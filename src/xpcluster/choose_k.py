@@ -22,7 +22,9 @@ import numpy as np
 from . import _rng
 from . import metrics as _metrics
 from ._backends import capabilities_for
-from ._core.dtypes import compute_dtype
+from ._checks import Checks, raise_error
+from ._core.dtypes import to_compute_dtype
+from ._core.scale import is_unit, range_scale, scaled
 from ._dispatch import resolve
 
 __all__ = [
@@ -115,10 +117,21 @@ def _prepare(X: Any, method: str) -> tuple[Any, Any, Any]:
             f"Expected 2D array, got {X.ndim}D array instead; reshape your data with "
             "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
         )
-    target = compute_dtype(X.dtype, xp, array_api_compat.device(X))
-    if X.dtype != target:
-        X = xp.astype(X, target)
-    return xp, caps, caps.known_rows(X)
+    checks = Checks(caps, now=True)  # every method reads values anyway
+    X = caps.known_rows(to_compute_dtype(X, xp, checks, name="X"))
+    if X.shape[0] < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
+    checks.add(~xp.all(xp.isfinite(X)), raise_error(ValueError("Input X contains NaN or infinity.")))
+    # Every row the same point: each clustering has inertia 0 and the methods' scores are
+    # undefined (the gap statistic's logs are -inf - -inf = NaN), so no k can be chosen.
+    checks.add(
+        xp.all(X == X[:1, :]),
+        raise_error(ValueError(
+            f"X has a single distinct point (all {X.shape[0]} rows are equal): every number of "
+            f"clusters fits it perfectly, so {method} cannot choose one"
+        )),
+    )
+    return xp, caps, X
 
 
 def _k_values(k_range: Iterable[Any], n: int, *, least: int, at_least: int) -> np.ndarray:
@@ -373,11 +386,17 @@ def _reference_set(uniform: np.ndarray, X: Any, frame: tuple[Any, Any, Any, Any]
     return caps.persist(z)
 
 
-def _log_dispersion(Z: Any, k: int, estimator: Any, n_init: Any, seed: Any) -> tuple[float, Any]:
-    """log W_k: the log of the pooled within-cluster sum of squares of ``Z``'s clustering."""
+def _log_dispersion(Z: Any, k: int, estimator: Any, n_init: Any, seed: Any, *, xp: Any, caps: Any) -> tuple[float, Any]:
+    """log W_k: the log of the pooled within-cluster sum of squares of ``Z``'s clustering.
+
+    W_k is computed on ``Z`` scaled by a power of two ``s`` into the dtype's safe range
+    and its log corrected by ``-2 log s`` (exact): W_k itself may not fit the dtype (float32
+    data near 1e30 has W_k near 1e62), its log always does."""
     fitted = _fit(Z, k, estimator, n_init, seed)
-    w = _host(_metrics.inertia(Z, fitted.labels_))
-    return (math.log(w) if w > 0 else -math.inf), fitted
+    s = range_scale(Z, xp=xp, caps=caps, now=True)
+    w = _host(_metrics.inertia(scaled(Z, s), fitted.labels_))
+    shift = 0.0 if is_unit(s) else 2.0 * math.log(_host(s))
+    return (math.log(w) - shift if w > 0 else -math.inf), fitted
 
 
 def gap_statistic(X, k_range, n_refs=10, reference="box", *, estimator=None, n_init=10, random_state=None):
@@ -446,7 +465,7 @@ def gap_statistic(X, k_range, n_refs=10, reference="box", *, estimator=None, n_i
     seed = _estimator_seed(random_state, rng)
     X = caps.persist(X)
 
-    data_fits = [_log_dispersion(X, int(k), estimator, n_init, seed) for k in ks]
+    data_fits = [_log_dispersion(X, int(k), estimator, n_init, seed, xp=xp, caps=caps) for k in ks]
     log_w = np.asarray([lw for lw, _ in data_fits])
     frame = _reference_frame(X, reference, xp, caps)
     ref = np.empty((int(n_refs), ks.size))
@@ -454,7 +473,7 @@ def gap_statistic(X, k_range, n_refs=10, reference="box", *, estimator=None, n_i
         uniform = np.asarray(rng.uniform(size=(n, d)), dtype=np.float64)
         Z = _reference_set(uniform, X, frame, xp, caps)
         for i, k in enumerate(ks):
-            ref[b, i], _ = _log_dispersion(Z, int(k), estimator, n_init, seed)
+            ref[b, i], _ = _log_dispersion(Z, int(k), estimator, n_init, seed, xp=xp, caps=caps)
 
     ref_mean = ref.mean(axis=0)
     sd = ref.std(axis=0)

@@ -331,10 +331,15 @@ def plot_clusters(X, labels, centers, path):
         points, marks = host_X, host_C
     else:
         mean = host_X.mean(axis=0)
-        _, s, vt = np.linalg.svd(host_X - mean, full_matrices=False)
+        centred = host_X - mean
+        # The SVD and the variance shares on the data scaled by a power of two to about 1
+        # (exact): squared singular values of data near 1e200 (or 1e-200) overflow.
+        largest = float(np.max(np.abs(centred)))
+        unit = 2.0 ** -np.frexp(largest)[1] if largest > 0 and np.isfinite(largest) else 1.0
+        _, s, vt = np.linalg.svd(centred * unit, full_matrices=False)
         axes = vt[:2].T
         share = s**2 / max(float(np.sum(s**2)), np.finfo(float).tiny)
-        points = (host_X - mean) @ axes
+        points = centred @ axes
         marks = None if host_C is None else (host_C - mean) @ axes
         xlabel, ylabel = (f"principal axis {i + 1} ({share[i]:.0%} of variance)" for i in range(2))
     fig = _figure()

@@ -132,6 +132,24 @@ def _is_numpy(o: Any) -> bool:
     return isinstance(o, np.ndarray)
 
 
+def _with_missing_as_nan(obj: Any) -> np.ndarray | None:
+    """A data frame or series of numbers with missing values (pandas' nullable ``Int64``,
+    ``Float64`` and ``boolean`` columns holding ``pd.NA``) as float64 with NaN there, so
+    the missing values meet the usual "contains NaN" error instead of failing in a bare
+    ``float()``.  None for anything else (converted as NumPy converts it)."""
+    to_numpy = getattr(obj, "to_numpy", None)
+    dtypes = getattr(obj, "dtypes", None)
+    if to_numpy is None or dtypes is None or not hasattr(obj, "isna"):
+        return None
+    kinds = [getattr(t, "kind", "O") for t in (dtypes if hasattr(dtypes, "__iter__") else [dtypes])]
+    if not all(kind in "biuf" for kind in kinds) or not bool(np.asarray(obj.isna()).any()):
+        return None
+    try:
+        return np.asarray(to_numpy(dtype=np.float64, na_value=np.nan))
+    except (TypeError, ValueError):
+        return None
+
+
 def _resolve_numpy(objs: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
     xp = array_api_compat.array_namespace(np.empty(0))
     converted = [None if o is None else _to_numpy(o) for o in objs]
@@ -141,6 +159,9 @@ def _resolve_numpy(objs: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
 def _to_numpy(obj: Any) -> np.ndarray:
     if isinstance(obj, np.ndarray):
         return np.asarray(obj)  # drops ndarray subclasses such as np.matrix
+    missing = _with_missing_as_nan(obj)
+    if missing is not None:
+        return missing
     try:
         return np.asarray(obj)
     except Exception as exc:  # each library raises its own type here

@@ -2,7 +2,11 @@
 
 ``xp.asarray(...)`` on these creates arrays the way the backend under test needs them:
 read-only for "numpy_readonly" (so any in-place write by the library fails loudly), on
-``Device("device1")`` for "array_api_strict_device1" (where mixing devices raises).
+``Device("device1")`` for "array_api_strict_device1" (where mixing devices raises), on
+JAX's second host device for "jax_device1" (conftest asks XLA for two): outputs must come
+back there, and arrays committed to two devices raise when combined.  (JAX's own eager
+creation functions move data between devices internally, so the transfer guard is used
+by test_jax.py's whole public calls instead.)
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any
 import numpy as np
 
 BACKENDS = (
-    "numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit", "dask",
+    "numpy", "numpy_readonly", "array_api_strict", "array_api_strict_device1", "torch", "jax", "jax_jit", "jax_device1", "dask",
     "torch_cuda", "cupy", "jax_gpu", "dask_cupy",
 )
 #: Backends that need a GPU; without one their tests are skipped with that reason.
@@ -26,6 +30,7 @@ _MODULE_OF = {
     "torch": "torch",
     "jax": "jax.numpy",
     "jax_jit": "jax.numpy",
+    "jax_device1": "jax.numpy",
     "dask": "array_api_compat.dask.array",
     "torch_cuda": "torch",
     "cupy": "cupy",
@@ -50,6 +55,12 @@ def unavailable_reason(backend: str) -> str | None:
         if backend in GPU_BACKENDS:
             return f"no GPU on this machine ({library} is not installed)"
         return f"{library} is not installed"
+    if backend == "jax_device1":
+        import jax
+
+        if len(jax.devices("cpu")) < 2:
+            return "JAX has one host device here (XLA_FLAGS=--xla_force_host_platform_device_count=2 gives two)"
+        return None
     if backend not in GPU_BACKENDS:
         return None
     try:
@@ -138,6 +149,10 @@ def namespace(backend: str) -> Any:
         return _Namespace(module, rows_per_block=DASK_ROWS_PER_BLOCK, blocks_on_gpu=True)
     if backend in ("torch_cuda", "jax_gpu"):
         return _Namespace(module, device=_gpu_device(backend))
+    if backend == "jax_device1":
+        import jax
+
+        return _Namespace(module, device=jax.devices("cpu")[1])
     return module
 
 

@@ -21,6 +21,10 @@ else:
 # JAX runs with 64-bit floats in this process (float64 parity at full precision); the JAX
 # tests run again in a child process with JAX's default, x64 off (test_jax.py).
 os.environ.setdefault("JAX_ENABLE_X64", "1")
+# Two host devices for the "jax_device1" backend (data committed to the second device): the
+# CPU proxy for placement bugs on a GPU.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
 import pytest  # noqa: E402
 from array_api_extra.testing import lazy_xp_function, patch_lazy_xp_functions  # noqa: E402

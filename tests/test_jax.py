@@ -98,19 +98,35 @@ def test_lloyd_loop_is_traced_once_whatever_the_iteration_count(monkeypatch):
     assert len(calls) == 17
 
 
-def test_no_implicit_transfers():
+def _host_device(index):
+    devices = jax.devices("cpu")
+    if index >= len(devices):
+        pytest.skip(f"JAX has {len(devices)} host device(s) here (conftest sets XLA_FLAGS for two)")
+    return devices[index]
+
+
+@pytest.mark.parametrize("device_index", [0, 1], ids=["first-device", "second-device"])
+def test_no_implicit_transfers(device_index):
     """Whole public calls run under transfer_guard('disallow'): host draws are placed with
-    explicit device_put, checks read flags with explicit device_get, loops are compiled."""
+    explicit device_put, checks read flags with explicit device_get, loops are compiled.
+    On the second host device (the CPU proxy for a GPU) every output stays there, and a
+    NumPy codebook is placed there explicitly."""
+    device = _host_device(device_index)
     data = mixture()
-    x, book = jnp.asarray(data), jnp.asarray(data[::100])
+    x, book = jax.device_put(data, device), jax.device_put(data[::100], device)
+    outputs = []
     with jax.transfer_guard("disallow"):
-        for minit in MINITS:
-            jax.block_until_ready(vq.kmeans2(x, 4, minit=minit, rng=1))
-        jax.block_until_ready(vq.kmeans2(x, book, minit="matrix"))
-        jax.block_until_ready(vq.kmeans(x, 4, iter=3, rng=1))
-        jax.block_until_ready(vq.kmeans(x, book))
-        jax.block_until_ready(vq.vq(x, book))
-        jax.block_until_ready(vq.whiten(x))
+        for minit in (*MINITS, "k-means||"):
+            outputs += vq.kmeans2(x, 4, minit=minit, rng=1)
+        outputs += vq.kmeans2(x, book, minit="matrix")
+        outputs += vq.kmeans2(x, data[::100], minit="matrix")  # a NumPy codebook
+        outputs += vq.kmeans(x, 4, iter=3, rng=1)
+        outputs += vq.kmeans(x, book)
+        outputs += vq.vq(x, book)
+        outputs += vq.vq(x, data[::100])
+        outputs.append(vq.whiten(x))
+        jax.block_until_ready(outputs)
+    assert {d for out in outputs for d in out.devices()} == {device}
 
 
 def test_checks_under_jit_reach_the_user():

@@ -33,7 +33,7 @@ CELLS = {
     ("PyTorch", "CPU"): {"ids": {"torch"}},
     ("PyTorch", "GPU"): {"ids": {"torch_cuda"}, "modules": {"test_devices.py::test_torch_cuda"}},
     ("CuPy", "GPU"): {"ids": {"cupy"}, "modules": {"test_devices.py::test_cupy"}},
-    ("JAX", "CPU"): {"ids": {"jax"}, "modules": {"test_jax.py"}},
+    ("JAX", "CPU"): {"ids": {"jax", "jax_device1"}, "modules": {"test_jax.py"}},
     ("JAX", "GPU"): {"ids": {"jax_gpu"}},
     ("JAX", "jax.jit"): {"ids": {"jax_jit"}},
     ("Dask", "CPU"): {"ids": {"dask"}, "modules": {"test_dask.py"}},

@@ -98,6 +98,21 @@ def test_lloyd_loop_is_traced_once_whatever_the_iteration_count(monkeypatch):
     assert len(calls) == 17
 
 
+def test_integers_beyond_float32_warn_when_x64_is_off():
+    """With x64 off JAX has no float64: integers compute in float32, and those float32
+    cannot hold exactly get a PrecisionWarning that says how to get float64."""
+    if X64:
+        pytest.skip("x64 is on in this process: integers compute in float64 (the x64-off child run checks this)")
+    x = jnp.asarray(np.array([[2**30, 0], [2**30 + 1, 0], [0, 0]], dtype=np.int32))
+    with pytest.warns(xpcluster.PrecisionWarning, match="JAX_ENABLE_X64=1"):
+        white = vq.whiten(x)
+    assert white.dtype == jnp.float32
+    small = jnp.asarray(np.array([[2**20, 0], [1, 0], [0, 3]], dtype=np.int32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xpcluster.PrecisionWarning)
+        vq.whiten(small)
+
+
 def _host_device(index):
     devices = jax.devices("cpu")
     if index >= len(devices):

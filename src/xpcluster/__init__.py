@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import choose_k, metrics, vq
 from ._core.chunks import memory_budget
+from ._core.dtypes import PrecisionWarning
 from ._dispatch import array_api_dispatch, is_array_api_dispatch_enabled
 from .cluster import BisectingKMeans, KMeans, KMedians, KMedoids, MiniBatchKMeans, NotFittedError
 
@@ -15,6 +16,7 @@ __all__ = [
     "KMedoids",
     "MiniBatchKMeans",
     "NotFittedError",
+    "PrecisionWarning",
     "array_api_dispatch",
     "choose_k",
     "is_array_api_dispatch_enabled",

@@ -133,16 +133,21 @@ def _is_numpy(o: Any) -> bool:
 
 
 def _with_missing_as_nan(obj: Any) -> np.ndarray | None:
-    """A data frame or series of numbers with missing values (pandas' nullable ``Int64``,
-    ``Float64`` and ``boolean`` columns holding ``pd.NA``) as float64 with NaN there, so
-    the missing values meet the usual "contains NaN" error instead of failing in a bare
-    ``float()``.  None for anything else (converted as NumPy converts it)."""
+    """A data frame or series of numbers with nullable columns (pandas' ``Int64``,
+    ``Float64``, ``boolean``) or missing values as float64, with NaN where ``pd.NA`` was, so
+    missing values meet the usual "contains NaN" error instead of failing in a bare
+    ``float()`` (and complete nullable columns are numbers, not objects).  None for
+    anything else (converted as NumPy converts it)."""
     to_numpy = getattr(obj, "to_numpy", None)
     dtypes = getattr(obj, "dtypes", None)
     if to_numpy is None or dtypes is None or not hasattr(obj, "isna"):
         return None
-    kinds = [getattr(t, "kind", "O") for t in (dtypes if hasattr(dtypes, "__iter__") else [dtypes])]
-    if not all(kind in "biuf" for kind in kinds) or not bool(np.asarray(obj.isna()).any()):
+    dtypes = list(dtypes) if hasattr(dtypes, "__iter__") else [dtypes]
+    if not all(getattr(t, "kind", "O") in "biuf" for t in dtypes):
+        return None
+    # NumPy-typed columns without missing values convert as NumPy converts them; nullable
+    # (extension) columns would become an object array even when complete.
+    if all(isinstance(t, np.dtype) for t in dtypes) and not bool(np.asarray(obj.isna()).any()):
         return None
     try:
         return np.asarray(to_numpy(dtype=np.float64, na_value=np.nan))

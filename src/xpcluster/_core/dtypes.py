@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from .._checks import warn
 
@@ -93,5 +94,12 @@ def to_compute_dtype(a: Any, xp: Any, checks: Any, *, dtype: Any = None, name: s
     return xp.astype(a, target)
 
 
-def _name(dtype: Any) -> str:
-    return str(getattr(dtype, "name", dtype)).replace("torch.", "")
+def dtype_name(dtype: Any) -> str:
+    """'float32' for NumPy's, JAX's (a scalar type), PyTorch's and array-api-strict's."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1]
+
+
+_name = dtype_name

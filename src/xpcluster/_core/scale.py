@@ -23,16 +23,15 @@ from typing import Any
 import numpy as np
 
 from .._checks import raise_error
+from .dtypes import dtype_name
 
 __all__ = ["UNIT", "is_unit", "range_scale", "scaled", "unscaled", "unscaled_checked", "safe_range"]
 
 #: The scale of data already inside the safe range: nothing is multiplied.
 UNIT = 1.0
 
-
 def is_unit(s: Any) -> bool:
     return isinstance(s, float) and s == 1.0
-
 
 def safe_range(xp: Any, dtype: Any) -> tuple[float, float]:
     """``(low, high)`` magnitudes between which no scaling is needed in ``dtype``.
@@ -47,7 +46,6 @@ def safe_range(xp: Any, dtype: Any) -> tuple[float, float]:
     min_exponent = math.log2(float(info.smallest_normal))
     mantissa = -math.log2(float(info.eps)) + 1
     return 2.0 ** math.floor(min_exponent / 2 + mantissa), 2.0 ** math.floor(max_exponent / 2 - mantissa)
-
 
 def range_scale(*arrays: Any, xp: Any, caps: Any, now: bool = False) -> Any:
     """A power of two ``s`` such that ``s * a`` lies in the safe range for every array given
@@ -64,7 +62,6 @@ def range_scale(*arrays: Any, xp: Any, caps: Any, now: bool = False) -> Any:
     if (now or not caps.defers_checks) and not caps.is_traced(inside) and caps.read_bool(inside):
         return UNIT
     return s
-
 
 def _scale_core(*arrays: Any, xp: Any, caps: Any) -> tuple[Any, Any]:
     dtype = arrays[0].dtype
@@ -84,11 +81,9 @@ def _scale_core(*arrays: Any, xp: Any, caps: Any) -> tuple[Any, Any]:
     s = xp.pow(2 * one, -exponent)
     return inside, xp.where(inside, one, s)
 
-
 def scaled(a: Any, s: Any) -> Any:
     """``s * a`` (``a`` itself for :data:`UNIT`)."""
     return a if is_unit(s) else a * s
-
 
 def unscaled(a: Any, s: Any, power: int = 1) -> Any:
     """``a / s**power`` for a quantity of the data's unit to that power (divided ``power``
@@ -98,7 +93,6 @@ def unscaled(a: Any, s: Any, power: int = 1) -> Any:
     for _ in range(power):
         a = a / s
     return a
-
 
 def unscaled_checked(a: Any, s: Any, power: int, *, xp: Any, checks: Any, what: str) -> Any:
     """:func:`unscaled`, with a check that the value still fits the dtype: a finite value
@@ -112,19 +106,16 @@ def unscaled_checked(a: Any, s: Any, power: int, *, xp: Any, checks: Any, what: 
     checks.add(
         xp.any(xp.isinf(out) & xp.isfinite(a)),
         raise_error(ValueError(
-            f"{what} exceeds the range of {_dtype_name(a.dtype)} (largest value {float(info.max):.4g}); "
+            f"{what} exceeds the range of {dtype_name(a.dtype)} (largest value {float(info.max):.4g}); "
             "compute in float64 (convert the input with astype) to get it"
         )),
     )
     checks.add(
         xp.any((xp.abs(out) < float(info.smallest_normal)) & (a != 0) & xp.isfinite(a)),
         raise_error(ValueError(
-            f"{what} is below the range of {_dtype_name(a.dtype)} (smallest normal value "
+            f"{what} is below the range of {dtype_name(a.dtype)} (smallest normal value "
             f"{float(info.smallest_normal):.4g}); compute in float64 (convert the input with astype) to get it"
         )),
     )
     return out
 
-
-def _dtype_name(dtype: Any) -> str:
-    return str(getattr(dtype, "name", dtype)).replace("torch.", "")

@@ -15,9 +15,11 @@ import sys
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from .._backends import capabilities_for
-from .._core.dtypes import compute_dtype
+from .._checks import Checks, raise_error
+from .._core.dtypes import to_compute_dtype
 from .._dispatch import resolve
 
 
@@ -87,6 +89,31 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter of the wrong type or outside its range, raised by ``fit`` (scikit-learn's
+    ``InvalidParameterError``: both a ``ValueError`` and a ``TypeError``)."""
+
+
+def _invalid_parameter_error_type() -> type:
+    """:class:`InvalidParameterError`, also scikit-learn's when scikit-learn is loaded (so
+    its ``except`` clauses catch it); never imports scikit-learn itself."""
+    validation = sys.modules.get("sklearn.utils._param_validation")
+    sklearn_error = getattr(validation, "InvalidParameterError", None)
+    if sklearn_error is None:
+        return InvalidParameterError
+    return _with_sklearn_parameter_error(sklearn_error)
+
+
+@functools.cache
+def _with_sklearn_parameter_error(sklearn_error: type) -> type:
+    return type("InvalidParameterError", (InvalidParameterError, sklearn_error), {"__module__": __name__})
+
+
+def invalid_parameter(message: str) -> Exception:
+    """The error for a parameter that ``fit`` refuses (see :class:`InvalidParameterError`)."""
+    return _invalid_parameter_error_type()(message)
+
+
 def check_is_fitted(estimator: Any, attribute: str = "cluster_centers_") -> None:
     """Raise :class:`NotFittedError` unless ``fit`` has run."""
     if not hasattr(estimator, attribute):
@@ -118,13 +145,21 @@ def validate_data(
     reset: bool,
     like: Any = None,
     min_samples: int = 1,
+    checks: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Return ``(xp, device, X)`` with ``X`` a 2-D floating array in the caller's namespace.
 
     ``reset=True`` (in ``fit``) records ``n_features_in_``; ``reset=False`` (in ``predict``
     and the like) checks the feature count against it.  ``like`` (fitted centres) must share
-    ``X``'s library and device.  Integer and boolean input becomes the default float;
-    float32 stays float32.  Lists and tuples are converted as NumPy would.
+    ``X``'s library and device.  ``X`` comes back in its compute dtype
+    (:func:`xpcluster._core.dtypes.compute_dtype`): float32 and float64 as they are, in
+    native byte order; integers and booleans in the widest float of the device; half
+    precision in float32.  Integers beyond that float's exact range give a
+    ``PrecisionWarning`` through ``checks`` (a :class:`xpcluster._checks.Checks` whose
+    pending checks the caller attaches to its outputs).  With ``checks=None`` (``fit``) the
+    check is attached to the returned ``X`` itself: eagerly it reports at once, on Dask
+    when ``X`` is first computed (``fit`` persists it at once: no extra pass over the data).
+    Lists and tuples are converted as NumPy would.
     """
     if _is_sparse(X):
         raise TypeError(
@@ -163,9 +198,11 @@ def validate_data(
         )
     if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
         raise ValueError(f"{type(estimator).__name__} needs real numbers, got an array of dtype {X.dtype}")
-    target = compute_dtype(X.dtype, xp, device)
-    if X.dtype != target:
-        X = xp.astype(X, target)
+    if checks is None:
+        own = Checks(capabilities_for(xp))
+        (X,) = own.attach(to_compute_dtype(X, xp, own, name="X"))
+    else:
+        X = to_compute_dtype(X, xp, checks, name="X")
     if reset:
         estimator.n_features_in_ = d
         if names is not None:
@@ -250,7 +287,7 @@ def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
     """Raise ``ValueError`` now if ``X`` holds NaN or infinity.
 
     This reads a value (a compute on Dask): for ``fit``, which needs values anyway.  Calls
-    that must stay lazy or traceable use :func:`non_finite_flag` with ``caps.checked``.
+    that must stay lazy or traceable add :func:`non_finite_flag` to their ``Checks``.
     """
     if caps.read_bool(xp.all(xp.isfinite(X))):
         return
@@ -260,43 +297,45 @@ def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
 
 
 def non_finite_flag(X: Any, *, xp: Any, name: str = "X") -> tuple[Any, Any]:
-    """``(flag, action)`` for ``caps.checked``: raise ``ValueError`` when ``X`` is not finite."""
-
-    def action() -> None:
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-
-    return ~xp.all(xp.isfinite(X)), action
+    """``(flag, action)`` for ``Checks.add``: raise ``ValueError`` when ``X`` is not finite."""
+    return ~xp.all(xp.isfinite(X)), raise_error(ValueError(f"Input {name} contains NaN or infinity."))
 
 
-def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any) -> Any:
+def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any, checks: Any = None) -> Any:
     """``sample_weight`` as an (n,) array like ``X`` (namespace, device, dtype), or None.
 
     A number weighs every row alike; arrays of another library (or lists) are copied to
-    ``X``'s device.  Weights must be finite, non-negative and not all zero (values read
-    now: for ``fit``).
+    ``X``'s device.  Any real dtype is converted to ``X``'s (native byte order; integers
+    beyond its exact range give a ``PrecisionWarning`` through ``checks``).  Weights must
+    be finite, non-negative and not all zero (values read now: for ``fit``).
     """
     if sample_weight is None:
         return None
     n = X.shape[0]
-    if isinstance(sample_weight, (int, float)) and not isinstance(sample_weight, bool):
+    if isinstance(sample_weight, bool | np.bool_):
+        raise TypeError(f"sample_weight must be a number or an array of numbers, got a bool ({sample_weight!r})")
+    if isinstance(sample_weight, numbers.Real):
         weights = xp.full_like(X[:, 0], float(sample_weight))
     elif array_api_compat.is_array_api_obj(sample_weight) and array_api_compat.array_namespace(sample_weight) is xp:
         if array_api_compat.device(sample_weight) != array_api_compat.device(X):
             raise ValueError("sample_weight is on another device than X; move it to X's device first")
         weights = sample_weight
+        if not (xp.isdtype(weights.dtype, "real floating") or xp.isdtype(weights.dtype, "integral")
+                or weights.dtype == xp.bool):
+            raise ValueError(f"sample_weight must hold real numbers, got dtype {weights.dtype}")
     else:
-        import numpy as np  # a host container (list, another library's CPU array): copied once
-
-        host = np.asarray(sample_weight)
+        host = np.asarray(sample_weight)  # a host container (list, another library's CPU array): copied once
         if host.dtype.kind not in "biuf":
             raise ValueError(f"sample_weight must hold real numbers, got dtype {host.dtype}")
-        weights = caps.to_device(host, X, X.dtype)
+        if not host.dtype.isnative:
+            host = host.astype(host.dtype.newbyteorder("="))  # the same values, in native byte order
+        weights = caps.from_host(host, X)
     if weights.ndim != 1:
         raise ValueError("Sample weights must be 1D array or scalar")
     if weights.shape[0] != n:
         raise ValueError(f"sample_weight.shape == {tuple(weights.shape)}, expected {(n,)}!")
-    if weights.dtype != X.dtype:
-        weights = xp.astype(weights, X.dtype)
+    weights = to_compute_dtype(weights, xp, Checks(caps, now=True) if checks is None else checks,
+                               dtype=X.dtype, name="sample_weight")
     if not caps.read_bool(xp.all(xp.isfinite(weights))):
         raise ValueError("Input sample_weight contains NaN or infinity.")
     if not caps.read_bool(xp.all(weights >= 0)):
@@ -310,9 +349,12 @@ def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any) -> An
 
 
 def check_int(estimator: Any, name: str, value: Any, low: int) -> int:
-    """``value`` as an int; ``ValueError`` unless it is an integer (not a bool) >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(
+    """``value`` as an int; :class:`InvalidParameterError` unless it is an integer >= ``low``.
+
+    Bools (``True`` is an ``int`` to Python) and integral floats (``2.0``) are refused:
+    a count given as either is a mistake, not a number to round."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < low:
+        raise invalid_parameter(
             f"The '{name}' parameter of {type(estimator).__name__} must be an int in the range "
             f"[{low}, inf). Got {value!r} instead."
         )
@@ -320,20 +362,43 @@ def check_int(estimator: Any, name: str, value: Any, low: int) -> int:
 
 
 def check_real(estimator: Any, name: str, value: Any, low: float, *, finite: bool = True) -> float:
-    """``value`` as a float; ``ValueError`` unless it is a real number (not a bool) >= ``low``,
-    and finite unless ``finite=False``."""
+    """``value`` as a float; :class:`InvalidParameterError` unless it is a real number (not a
+    bool) >= ``low``, not NaN, and finite unless ``finite=False``."""
     if (
-        isinstance(value, bool)
+        isinstance(value, bool | np.bool_)
         or not isinstance(value, numbers.Real)
         or not (value >= low)
         or (finite and math.isinf(value))
     ):
         kind = "a finite float" if finite else "a float"
-        raise ValueError(
+        raise invalid_parameter(
             f"The '{name}' parameter of {type(estimator).__name__} must be {kind} in the "
             f"range [{low}, inf). Got {value!r} instead."
         )
     return float(value)
+
+
+def check_bool(estimator: Any, name: str, value: Any) -> bool:
+    """``value`` as a bool; :class:`InvalidParameterError` unless it is one (as scikit-learn:
+    ``1`` or ``"yes"`` for a flag is refused, not read as true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise invalid_parameter(
+            f"The '{name}' parameter of {type(estimator).__name__} must be an instance of 'bool'. "
+            f"Got {value!r} instead."
+        )
+    return bool(value)
+
+
+def check_verbose(estimator: Any, value: Any) -> int:
+    """``verbose``: an int >= 0 or a bool, as scikit-learn accepts it."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if not isinstance(value, numbers.Integral) or value < 0:
+        raise invalid_parameter(
+            f"The 'verbose' parameter of {type(estimator).__name__} must be an int in the range "
+            f"[0, inf) or a bool. Got {value!r} instead."
+        )
+    return int(value)
 
 
 def check_n_init(estimator: Any, init_kind: str) -> int:
@@ -341,7 +406,7 @@ def check_n_init(estimator: Any, init_kind: str) -> int:
     if isinstance(estimator.n_init, str) and estimator.n_init == "auto":
         return 10 if init_kind == "random" else 1
     if isinstance(estimator.n_init, str):
-        raise ValueError(
+        raise invalid_parameter(
             f"The 'n_init' parameter of {type(estimator).__name__} must be 'auto' or an int in the "
             f"range [1, inf). Got {estimator.n_init!r} instead."
         )
@@ -360,15 +425,28 @@ def refuse_traced(estimator: Any, X: Any, caps: Any) -> None:
 # -- what fitted estimators share ------------------------------------------------------------
 
 
-def fitted_input(estimator: Any, X: Any) -> tuple[Any, Any, Any, Any]:
-    """``(xp, caps, X, centres)`` for the methods of a fitted estimator: ``X`` validated
-    against the fitted ``cluster_centers_`` (library, device, features), the centres in
-    ``X``'s float dtype.  Call it from the public method itself, so that feature-name
+def fitted_input(estimator: Any, X: Any, *, targets: str = "cluster_centers_") -> tuple[Any, Any, Any, Any, Any]:
+    """``(xp, caps, checks, X, centres)`` for the methods of a fitted estimator.
+
+    ``X`` is validated against the fitted ``targets`` attribute (library, device, features)
+    and converted to its compute dtype; ``X`` and the centres come back in the wider of
+    that dtype and the centres' (as scikit-learn computes distances).  ``checks`` (a
+    :class:`xpcluster._checks.Checks` that does not read values) already holds the
+    refusal of NaN or infinity in ``X`` and the ``PrecisionWarning`` of huge integers:
+    eagerly they report at once, before anything is computed; under ``jax.jit`` when the
+    program runs; on Dask they must be attached to the outputs (``checks.attach``), which
+    keeps the method lazy.  Call this from the public method itself, so that feature-name
     warnings point at the caller's code."""
-    check_is_fitted(estimator)
-    xp, _, X = validate_data(estimator, X, reset=False, like=estimator.cluster_centers_)
-    caps = capabilities_for(xp)
-    return xp, caps, X, xp.astype(estimator.cluster_centers_, X.dtype)
+    check_is_fitted(estimator, targets)
+    centres = getattr(estimator, targets)
+    caps = capabilities_for(array_api_compat.array_namespace(centres))
+    checks = Checks(caps)
+    xp, _, X = validate_data(estimator, X, reset=False, like=centres, checks=checks)
+    checks.add(*non_finite_flag(X, xp=xp))
+    if xp.isdtype(centres.dtype, "real floating"):
+        dtype = xp.result_type(X.dtype, centres.dtype)
+        X, centres = xp.astype(X, dtype, copy=False), xp.astype(centres, dtype, copy=False)
+    return xp, caps, checks, X, centres
 
 
 def clusterer_tags(*, pairwise: bool = False) -> Any:

@@ -9,11 +9,14 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._checks import Checks
 from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
+from .._core.scale import is_unit, range_scale, scaled, unscaled, unscaled_checked
 from .._core.update import update_centroids
 from .._placement import place_draw
+from ._kmeans import unscaled_number
 from ._base import (
     BaseEstimator,
     check_int,
@@ -21,7 +24,8 @@ from ._base import (
     check_real,
     check_sample_weight,
     clusterer_tags,
-    non_finite_flag,
+    fitted_input,
+    invalid_parameter,
     refuse_non_finite,
     refuse_traced,
     validate_data,
@@ -60,7 +64,8 @@ class BisectingKMeans(BaseEstimator):
     ``bisecting_strategy`` is split in two by (weighted) 2-means, keeping the best of
     ``n_init`` runs, until there are ``n_clusters`` leaves.  Every split is recorded in
     ``hierarchy_``.  All arithmetic runs in the input's array library, on its device, in its
-    float dtype.
+    compute dtype, on the data scaled by a power of two into that dtype's safe range (so
+    float32 data near 1e30, 1e-30 or its maximum splits as float64 data does).
 
     Parameters
     ----------
@@ -92,13 +97,16 @@ class BisectingKMeans(BaseEstimator):
     Attributes
     ----------
     cluster_centers_ : array of shape (n_clusters, n_features)
-        Centres of the leaves, in ``X``'s namespace, device and float dtype.  Cluster ``j``
+        Centres of the leaves, in ``X``'s namespace and device and its compute dtype
+        (float64 and float32 as given, integers in the device's widest float, half
+        precision in float32).  Cluster ``j``
         is node ``leaf_nodes_[j]``; leaves are ordered by node number.
     labels_ : array of int32, shape (n_samples,)
         Cluster of each training observation.
     inertia_ : float
         Weighted sum of squared distances of the training observations to their cluster
-        centres (the sum of the leaves' SSEs).
+        centres (the sum of the leaves' SSEs); a Python float, like the SSEs of
+        ``hierarchy_``, finite also where it exceeds the range of float32 data.
     hierarchy_ : list of BisectingSplit
         The ``n_clusters - 1`` splits in the order they were made (see
         :class:`BisectingSplit`): parent node, its two children, and the parent's and
@@ -196,12 +204,12 @@ class BisectingKMeans(BaseEstimator):
         tol = check_real(self, "tol", self.tol, 0.0)
         n_init = check_int(self, "n_init", self.n_init, 1)
         if not isinstance(self.init, str) or self.init not in _INIT_NAMES:
-            raise ValueError(
+            raise invalid_parameter(
                 f"The 'init' parameter of BisectingKMeans must be a str among {list(_INIT_NAMES)}. "
                 f"Got {self.init!r} instead."
             )
         if not isinstance(self.bisecting_strategy, str) or self.bisecting_strategy not in _STRATEGIES:
-            raise ValueError(
+            raise invalid_parameter(
                 "The 'bisecting_strategy' parameter of BisectingKMeans must be a str among "
                 f"{list(_STRATEGIES)}. Got {self.bisecting_strategy!r} instead."
             )
@@ -209,20 +217,32 @@ class BisectingKMeans(BaseEstimator):
 
         xp, _, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
+        checks = Checks(caps, now=True)
         refuse_traced(self, X, caps)
         X = caps.persist(caps.known_rows(X))
         n, d = X.shape
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         refuse_non_finite(X, xp=xp, caps=caps)
-        weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps, checks=checks)
         budget = memory_budget_bytes()
+        # The whole fit runs on the data scaled once by a power of two into the dtype's safe
+        # range (nothing is multiplied for data inside it).  ``tol`` is absolute, in the
+        # data's unit squared: it is scaled with the data.  Centres and SSEs are unscaled.
+        scale = range_scale(X, xp=xp, caps=caps, now=True)
+        factor = 1.0 if is_unit(scale) else _host_float(scale, caps)
+        if not is_unit(scale):
+            X = caps.persist(scaled(X, scale))
+            tol = tol * factor * factor
+
+        def sse(value: Any) -> float:
+            return unscaled_number(_host_float(value, caps), factor, 2, what="an SSE (inertia_)")
 
         # The root: every observation, at the weighted mean.
         root_centre, root_sse, node, weights = caps.compiled(_root_core, ("xp",))(X, weights, xp=xp)
         weights = caps.persist(weights)
         centres = [root_centre]
-        leaves = {0: (n, _host_float(root_sse, caps))}  # node -> (size, sse)
+        leaves = {0: (n, sse(root_sse))}  # node -> (size, sse)
         split = caps.compiled(_split_core, _SPLIT_STATIC)
         hierarchy = []
         for s in range(k - 1):
@@ -239,7 +259,8 @@ class BisectingKMeans(BaseEstimator):
                 tol=tol, init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,
             )
             node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
-            left_size, right_size, left_sse, right_sse = (_host_float(stats[i], caps) for i in range(4))
+            left_size, right_size = (_host_float(stats[i], caps) for i in range(2))
+            left_sse, right_sse = sse(stats[2]), sse(stats[3])
             parent_size, parent_sse = leaves.pop(parent)
             leaves[left] = (int(left_size), left_sse)
             leaves[right] = (int(right_size), right_sse)
@@ -249,8 +270,11 @@ class BisectingKMeans(BaseEstimator):
             )
 
         leaf_nodes = tuple(sorted(leaves))
-        self.node_centers_ = caps.persist(xp.concat(centres, axis=0))
-        self.cluster_centers_ = caps.persist(xp.concat([centres[leaf] for leaf in leaf_nodes], axis=0))
+        node_centres = xp.concat(centres, axis=0)
+        self.node_centers_ = caps.persist(
+            unscaled_checked(node_centres, scale, 1, xp=xp, checks=checks, what="a cluster centre")
+        )
+        self.cluster_centers_ = caps.persist(unscaled(xp.concat([centres[leaf] for leaf in leaf_nodes], axis=0), scale))
         self.labels_ = caps.persist(caps.compiled(_labels_core, ("leaf_nodes", "xp"))(node, leaf_nodes=leaf_nodes, xp=xp))
         self.inertia_ = math.fsum(leaves[leaf][1] for leaf in leaf_nodes)
         self.hierarchy_ = hierarchy
@@ -278,17 +302,14 @@ class BisectingKMeans(BaseEstimator):
 
     # -- using a fitted model ----------------------------------------------------------
 
-    def _descend(self, X):
-        check_is_fitted(self)
-        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
-        caps = capabilities_for(xp)
+    def _descend(self, xp, caps, X, node_centres, s):
+        """Labels and distances to the leaf centre (scaled by ``s``) of ``X`` descending the splits."""
         splits = tuple((h.parent, h.left, h.right) for h in self.hierarchy_)
-        node_centres = xp.astype(self.node_centers_, X.dtype)
         run = caps.compiled(_descend_core, ("splits", "leaf_nodes", "xp", "caps", "budget"))
-        labels, distances = run(
-            X, node_centres, splits=splits, leaf_nodes=self.leaf_nodes_, xp=xp, caps=caps, budget=memory_budget_bytes()
+        return run(
+            scaled(X, s), scaled(node_centres, s), splits=splits, leaf_nodes=self.leaf_nodes_, xp=xp, caps=caps,
+            budget=memory_budget_bytes(),
         )
-        return xp, caps, X, labels, distances
 
     def predict(self, X):
         """Cluster of each observation, found by descending the hierarchy.
@@ -301,10 +322,15 @@ class BisectingKMeans(BaseEstimator):
         Returns
         -------
         labels : array of int32, shape (n_samples,)
-            At every split the nearer child is taken (the left one on ties).
+            At every split the nearer child is taken (the left one on ties).  Lazy on
+            Dask; NaN or infinity in ``X`` raise ``ValueError`` (when computed on Dask, when
+            the program runs under ``jax.jit``).  Distances are compared on the data scaled
+            by a power of two, so any magnitude the dtype holds is compared exactly.
         """
-        xp, caps, X, labels, _ = self._descend(X)
-        (labels,) = caps.checked((labels,), *non_finite_flag(X, xp=xp))
+        xp, caps, checks, X, _ = fitted_input(self, X)
+        node_centres = xp.astype(self.node_centers_, X.dtype, copy=False)
+        labels, _ = self._descend(xp, caps, X, node_centres, range_scale(X, node_centres, xp=xp, caps=caps))
+        (labels,) = checks.attach(labels)
         return labels
 
     def transform(self, X):
@@ -318,16 +344,17 @@ class BisectingKMeans(BaseEstimator):
         Returns
         -------
         distances : array of shape (n_samples, n_clusters)
-            Computed in row blocks sized by the memory budget.
+            Computed in row blocks sized by the memory budget, in the wider of ``X``'s
+            compute dtype and the centres' dtype; a distance beyond that dtype's maximum
+            raises ``ValueError``.
         """
-        check_is_fitted(self)
-        xp, _, X = validate_data(self, X, reset=False, like=self.cluster_centers_)
-        caps = capabilities_for(xp)
-        centres = xp.astype(self.cluster_centers_, X.dtype)
+        xp, caps, checks, X, centres = fitted_input(self, X)
+        s = range_scale(X, centres, xp=xp, caps=caps)
         distances = caps.compiled(_transform_core, ("xp", "caps", "budget"))(
-            X, centres, xp=xp, caps=caps, budget=memory_budget_bytes()
+            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
         )
-        (distances,) = caps.checked((distances,), *non_finite_flag(X, xp=xp))
+        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
+        (distances,) = checks.attach(distances)
         return distances
 
     def fit_transform(self, X, y=None, sample_weight=None):
@@ -366,12 +393,19 @@ class BisectingKMeans(BaseEstimator):
         score : float
             ``-sum_i w_i |X[i] - cluster_centers_[predict(X)[i]]|^2`` (a value read to the
             host: a compute on Dask).  ``score(X_train)`` is ``-inertia_`` up to rounding.
+            Computed on data scaled by a power of two and unscaled in float64, so it is
+            finite also where the squares would overflow the data's dtype.
         """
-        xp, caps, X, _, distances = self._descend(X)
+        xp, caps, checks, X, _ = fitted_input(self, X)
         refuse_non_finite(X, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        node_centres = xp.astype(self.node_centers_, X.dtype, copy=False)
+        s = range_scale(X, node_centres, xp=xp, caps=caps, now=True)
+        _, distances = self._descend(xp, caps, X, node_centres, s)
         squared = distances * distances
-        return -float(xp.sum(squared if weights is None else weights * squared))
+        (total,) = checks.attach(xp.sum(squared if weights is None else weights * squared))
+        factor = 1.0 if is_unit(s) else _host_float(s, caps)
+        return -unscaled_number(_host_float(total, caps), factor, 2, what="the score")
 
 
 # -- numeric cores (standard-only; compiled on backends that compile) ----------------------

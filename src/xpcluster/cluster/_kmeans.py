@@ -18,21 +18,25 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._checks import Checks
 from .._core.assign import assign_labels, prepare_rows, rows_per_chunk
 from .._core.chunks import memory_budget, memory_budget_bytes
-from .._core.dtypes import widest_float
+from .._core.dtypes import to_compute_dtype, widest_float
+from .._core.scale import is_unit, range_scale, scaled, unscaled_checked
 from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parallel
 from .._core.update import update_centroids
 from .._placement import place_draw
 from ._base import (
     BaseEstimator,
+    check_bool,
     check_int,
     check_is_fitted,
     check_real,
     check_sample_weight,
+    check_verbose,
     clusterer_tags,
     fitted_input,
-    non_finite_flag,
+    invalid_parameter,
     refuse_non_finite,
     validate_data,
 )
@@ -400,16 +404,19 @@ def _is_array_like(obj: Any) -> bool:
     return array_api_compat.is_array_api_obj(obj) or isinstance(obj, (list, tuple)) or hasattr(obj, "__array__")
 
 
-def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str) -> Any:
+def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str, checks: Any = None) -> Any:
     """Centres given by the user (an array or what a callable init returned), validated and
-    placed like ``x`` (namespace, device, dtype)."""
+    placed like ``x`` (namespace, device, and ``x``'s compute dtype, native byte order;
+    integers beyond its exact range give a ``PrecisionWarning``)."""
+    checks = Checks(caps, now=True) if checks is None else checks
     if array_api_compat.is_array_api_obj(centers) and array_api_compat.array_namespace(centers) is xp:
         if array_api_compat.device(centers) != array_api_compat.device(x):
             raise ValueError(f"{what} is on device {array_api_compat.device(centers)}, X on "
                              f"{array_api_compat.device(x)}; move it to X's device first")
-        if not (xp.isdtype(centers.dtype, "real floating") or xp.isdtype(centers.dtype, "integral")):
+        if not (xp.isdtype(centers.dtype, "real floating") or xp.isdtype(centers.dtype, "integral")
+                or centers.dtype == xp.bool):
             raise ValueError(f"{what} must hold real numbers, got dtype {centers.dtype}")
-        placed = xp.astype(centers, x.dtype)
+        placed = centers
     else:
         try:
             host = np.asarray(centers)
@@ -417,7 +424,14 @@ def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str) 
             raise ValueError(f"{what} cannot be read as an array of centres: {exc}") from exc
         if host.dtype.kind not in "biuf":
             raise ValueError(f"{what} must hold real numbers, got dtype {host.dtype}")
-        placed = None if host.ndim != 2 else caps.to_device(host, x, x.dtype)
+        if not host.dtype.isnative:  # the same values in native byte order (PyTorch takes no other)
+            host = host.astype(host.dtype.newbyteorder("="))
+        if host.ndim != 2:
+            placed = None
+        elif host.dtype.kind == "f":  # converted on the host (any width)
+            placed = caps.to_device(host, x, x.dtype)
+        else:  # integers: converted on the device, with the check of their exact range
+            placed = caps.from_host(host, x)
         centers = host
     if centers.ndim != 2 or centers.shape[0] != k:
         raise ValueError(
@@ -428,6 +442,7 @@ def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str) 
             f"The shape of the initial centers {tuple(centers.shape)} does not match the number of "
             f"features of the data {x.shape[1]}."
         )
+    placed = to_compute_dtype(placed, xp, checks, dtype=x.dtype, name=what)
     if not caps.read_bool(xp.all(xp.isfinite(placed))):
         raise ValueError(f"{what} contains NaN or infinity.")
     return placed
@@ -442,8 +457,45 @@ class _Run(NamedTuple):
 
 
 def _read_number(a: Any) -> float:
-    """The value of a 0-d array on the host (a scalar attribute such as ``inertia_``)."""
+    """The value of a 0-d array on the host (a scalar attribute such as ``inertia_``).
+
+    ``float(a)``: the capability layer has no explicit read of a number (``read_bool``
+    reads flags); on JAX this is an implicit device-to-host copy (allowed on CPU)."""
     return float(a)
+
+
+def scale_value(s: Any) -> float:
+    """The range scale ``s`` (:func:`xpcluster._core.scale.range_scale`) as a Python float."""
+    return 1.0 if is_unit(s) else _read_number(s)
+
+
+def unscaled_number(value: float, s: float, power: int, *, what: str | None = None) -> float:
+    """A host number of the data's unit to ``power`` (an inertia: 2), computed on scaled
+    data, in the data's unit: divided by ``s`` ``power`` times in float64, so that neither
+    the input's float32 range nor ``s**power`` (which may not be representable) limits it.
+
+    With ``what`` (a result given to the user), a value float64 cannot hold -- beyond its
+    maximum, or a non-zero one below its smallest normal number (data near 1e300 or
+    1e-300, squared) -- raises ``ValueError`` naming it, rather than coming back as inf or 0.
+    """
+    scaled_value = value
+    for _ in range(power):
+        value = value / s
+    if what is not None and math.isfinite(scaled_value):
+        if math.isinf(value):
+            raise ValueError(
+                f"{what} exceeds the range of float64 (largest value {_FLOAT64.max:.4g}); scale the "
+                "data towards 1 (e.g. divide it by a power of two) to get it"
+            )
+        if scaled_value != 0 and abs(value) < _FLOAT64.smallest_normal:
+            raise ValueError(
+                f"{what} is below the range of float64 (smallest normal value {_FLOAT64.smallest_normal:.4g}); "
+                "scale the data towards 1 (e.g. multiply it by a power of two) to get it"
+            )
+    return value
+
+
+_FLOAT64 = np.finfo(np.float64)
 
 
 def _materialise(arrays: tuple[Any, ...], caps: Any, xp: Any) -> tuple[Any, ...]:
@@ -458,10 +510,12 @@ def _materialise(arrays: tuple[Any, ...], caps: Any, xp: Any) -> tuple[Any, ...]
     return caps.while_loop(lambda state: False, lambda state: state, tuple(arrays))
 
 
-def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> tuple[str, tuple[Any, ...]]:
+def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any,
+                 checks: Any = None) -> tuple[str, tuple[Any, ...]]:
     """The name of seeding method ``init`` for :func:`initial_centers` and its draws, made on
     the host (in scikit-learn's order) and placed on ``x``'s device; user centres (an array,
-    or what a callable returns) validated and placed like ``x``."""
+    or what a callable returns, given ``x``) validated and placed like ``x``, in ``x``'s
+    units (a caller computing on scaled data scales them)."""
     n, d = x.shape
     if isinstance(init, str):
         if init == "k-means++":
@@ -483,24 +537,14 @@ def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, 
         return init, tuple(place_draw(h, x, xp, caps) for h in host)
     if callable(init):
         centers = init(x, k, random_state=rng)
-        return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init"),)
-    return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init"),)
+        return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init",
+                                     checks=checks),)
+    return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init", checks=checks),)
 
 
 # ---------------------------------------------------------------------------------------
 # Estimators
 # ---------------------------------------------------------------------------------------
-
-
-def _checked(caps: Any, check: tuple[Any, Callable[[], None]], compute: Callable[[], Any]) -> Any:
-    """``compute()`` guarded by ``check`` (a flag and the action raising the error): eager
-    backends check before computing; lazy ones attach the check to the result, so that it
-    fires when the result is computed; under a trace it runs with the program."""
-    if caps.defers_checks:
-        (out,) = caps.checked((compute(),), *check)
-        return out
-    caps.checked((), *check)
-    return compute()
 
 
 class _KMeansMixin:
@@ -512,23 +556,24 @@ class _KMeansMixin:
         owner = type(self).__name__
         check_int(self, "n_clusters", self.n_clusters, 1)
         check_int(self, "max_iter", self.max_iter, 1)
-        check_real(self, "tol", self.tol, 0.0, finite=False)
+        check_real(self, "tol", self.tol, 0.0)  # NaN and infinity refused, as scikit-learn
+        check_verbose(self, self.verbose)
         init = self.init
         if isinstance(init, str):
             if init not in _INIT_NAMES:
-                raise ValueError(f"The 'init' parameter of {owner} must be one of {list(_INIT_NAMES)}, "
-                                 f"a callable or an array of shape (n_clusters, n_features). Got {init!r} instead.")
+                raise invalid_parameter(f"The 'init' parameter of {owner} must be one of {list(_INIT_NAMES)}, "
+                                        f"a callable or an array of shape (n_clusters, n_features). Got {init!r} instead.")
         elif not (callable(init) or _is_array_like(init)):
-            raise ValueError(f"The 'init' parameter of {owner} must be a str among {list(_INIT_NAMES)}, a callable "
-                             f"or an array-like. Got {init!r} instead.")
+            raise invalid_parameter(f"The 'init' parameter of {owner} must be a str among {list(_INIT_NAMES)}, a "
+                                    f"callable or an array-like. Got {init!r} instead.")
         n_init = self.n_init
         if not (isinstance(n_init, str) and n_init == "auto"):
             check_int(self, "n_init", n_init, 1)
-        if self.random_state is not None and not isinstance(
+        if isinstance(self.random_state, bool | np.bool_) or (self.random_state is not None and not isinstance(
             self.random_state, (numbers.Integral, np.random.RandomState, np.random.Generator)
-        ):
-            raise ValueError(f"The 'random_state' parameter of {owner} must be None, an int, a "
-                             f"numpy.random.RandomState or a numpy.random.Generator. Got {self.random_state!r}.")
+        )):
+            raise invalid_parameter(f"The 'random_state' parameter of {owner} must be None, an int, a "
+                                    f"numpy.random.RandomState or a numpy.random.Generator. Got {self.random_state!r}.")
 
     def _resolved_n_init(self, default: int) -> int:
         init, n_init = self.init, self.n_init
@@ -557,12 +602,17 @@ class _KMeansMixin:
         labels : array of int32, shape (n_samples,)
             In ``X``'s namespace and on its device; lazy for Dask input.  NaN or infinity in
             ``X`` raise ``ValueError`` (when computed, on Dask; when the program runs,
-            under ``jax.jit``).
+            under ``jax.jit``).  Data of any magnitude the dtype holds (up to its maximum,
+            down to its smallest normal numbers) is compared exactly as if squares could
+            not overflow or underflow: it is scaled by a power of two first.
         """
-        xp, caps, X, centers = fitted_input(self, X)
-        run = caps.compiled(predict_core, PREDICT_STATIC)
-        return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
-                                                                     budget=memory_budget_bytes()))
+        xp, caps, checks, X, centers = fitted_input(self, X)
+        s = range_scale(X, centers, xp=xp, caps=caps)
+        labels = caps.compiled(predict_core, PREDICT_STATIC)(
+            scaled(X, s), scaled(centers, s), xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        (labels,) = checks.attach(labels)
+        return labels
 
     def transform(self, X: Any) -> Any:
         """Euclidean distances of each sample to every cluster centre.
@@ -575,12 +625,18 @@ class _KMeansMixin:
         Returns
         -------
         distances : array of shape (n_samples, n_clusters)
-            In ``X``'s namespace, device and float dtype; lazy for Dask input.
+            In ``X``'s namespace and device, in the wider of ``X``'s compute dtype and the
+            centres' dtype; lazy for Dask input.  A distance beyond that dtype's maximum
+            raises ``ValueError`` (it cannot be held).
         """
-        xp, caps, X, centers = fitted_input(self, X)
-        run = caps.compiled(transform_core, PREDICT_STATIC)
-        return _checked(caps, non_finite_flag(X, xp=xp), lambda: run(X, centers, xp=xp, caps=caps,
-                                                                     budget=memory_budget_bytes()))
+        xp, caps, checks, X, centers = fitted_input(self, X)
+        s = range_scale(X, centers, xp=xp, caps=caps)
+        distances = caps.compiled(transform_core, PREDICT_STATIC)(
+            scaled(X, s), scaled(centers, s), xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
+        (distances,) = checks.attach(distances)
+        return distances
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` with respect to the fitted centres.
@@ -598,15 +654,19 @@ class _KMeansMixin:
         -------
         score : float
             ``-sum(w_i * |x_i - c_{label_i}|^2)``, larger is better (a value read to the
-            host: a compute on Dask).
+            host: a compute on Dask).  A Python float: computed on data scaled by a power
+            of two and unscaled in float64, it is finite even where the squares would
+            overflow the data's dtype (float32 data near its maximum).
         """
-        xp, caps, X, centers = fitted_input(self, X)
+        xp, caps, checks, X, centers = fitted_input(self, X)
         refuse_non_finite(X, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+        s = range_scale(X, centers, xp=xp, caps=caps, now=True)
         inertia = caps.compiled(score_core, PREDICT_STATIC)(
-            X, weights, centers, xp=xp, caps=caps, budget=memory_budget_bytes()
+            scaled(X, s), weights, scaled(centers, s), xp=xp, caps=caps, budget=memory_budget_bytes()
         )
-        return -_read_number(inertia)
+        (inertia,) = checks.attach(inertia)
+        return -unscaled_number(_read_number(inertia), scale_value(s), 2, what="the score")
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return ``labels_`` (the labels of the final assignment of ``X``)."""
@@ -633,7 +693,12 @@ class KMeans(_KMeansMixin, BaseEstimator):
     (``algorithm='lloyd'``): same parameters, attributes, convergence rule and, for NumPy
     input, the same random draws.  Data from PyTorch, JAX, CuPy, Dask or any Array API
     library stays in that library and on its device; the fitted centres and labels come
-    back there, in the data's float dtype.
+    back there, the centres in the data's compute dtype: float64 and float32 as given (in
+    native byte order), integers and booleans in the device's widest float (float64, or
+    float32 on JAX without x64), half precision in float32.  Data of any magnitude the
+    dtype holds (float32 near 1e30, 1e-30 or its maximum) is clustered as if squares could
+    not overflow or underflow: the computation runs on the data scaled by a power of two
+    (exact) and the results are scaled back.
 
     Parameters
     ----------
@@ -662,7 +727,7 @@ class KMeans(_KMeansMixin, BaseEstimator):
         Source of the host random draws (seeding).  None: NumPy's global random state;
         an int: ``numpy.random.RandomState(random_state)``, as scikit-learn.
     copy_x : bool, default=True
-        Kept for compatibility: ``X`` is never modified, whatever its value.
+        Kept for compatibility (it must be a bool): ``X`` is never modified, whatever its value.
     algorithm : {'lloyd', 'elkan'}, default='lloyd'
         'elkan' is accepted and runs Lloyd's algorithm: Elkan's variant reaches the same
         result with triangle-inequality bounds that need per-sample state and data-dependent
@@ -671,11 +736,12 @@ class KMeans(_KMeansMixin, BaseEstimator):
     Attributes
     ----------
     cluster_centers_ : array of shape (n_clusters, n_features)
-        The centres, in ``X``'s namespace, device and float dtype.
+        The centres, in ``X``'s namespace and device and its compute dtype (see above).
     labels_ : array of int32, shape (n_samples,)
         Label of each training sample: its nearest final centre.
     inertia_ : float
-        Sum of (weighted) squared distances of the samples to their centre.
+        Sum of (weighted) squared distances of the samples to their centre: a Python
+        float (float64), finite also where it exceeds the range of float32 data.
     n_iter_ : int
         Lloyd iterations of the kept run.
     n_features_in_ : int
@@ -727,8 +793,9 @@ class KMeans(_KMeansMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         self._check_common_params()
-        if self.algorithm not in ("lloyd", "elkan"):
-            raise ValueError(f"The 'algorithm' parameter of KMeans must be a str among ['elkan', 'lloyd']. "
+        check_bool(self, "copy_x", self.copy_x)
+        if not isinstance(self.algorithm, str) or self.algorithm not in ("lloyd", "elkan"):
+            raise invalid_parameter(f"The 'algorithm' parameter of KMeans must be a str among ['elkan', 'lloyd']. "
                              f"Got {self.algorithm!r} instead.")
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "KMeans":
@@ -752,35 +819,56 @@ class KMeans(_KMeansMixin, BaseEstimator):
         self._check_params()
         xp, _, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
+        checks = Checks(caps, now=True)
         x = caps.persist(caps.known_rows(X))  # read once per iteration: kept materialised on Dask
         n, d = x.shape
         k = int(self.n_clusters)
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         refuse_non_finite(x, xp=xp, caps=caps)
-        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps, checks=checks)
         n_init = self._resolved_n_init(default=10)
         weights = None if weights is None else caps.persist(weights)
         rng = _rng.random_source(self.random_state)
+        given = None  # centres given as an array: validated once, part of the range
+        if not isinstance(self.init, str) and not callable(self.init):
+            given = _as_centers(self.init, x, k, xp=xp, caps=caps, what="init", checks=checks)
+        # Every run computes on the data scaled by a power of two into the dtype's safe range
+        # (nothing is multiplied for data already inside it); results are unscaled after.
+        s = range_scale(x, given, xp=xp, caps=caps, now=True)
+        xs = _scaled_data(x, s, caps)
         run = caps.compiled(fit_core, FIT_STATIC)
         best: _Run | None = None
+        best_scale, best_inertia, best_factor = 1.0, math.inf, 1.0
         for i in range(n_init):
-            init, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps)
+            if given is not None:
+                init, draws = "array", (given,)
+            else:
+                init, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps, checks=checks)
+            run_s, run_x = s, xs
+            if init == "array" and given is None:  # a callable's centres: part of this run's range
+                run_s = range_scale(x, draws[0], xp=xp, caps=caps, now=True)
+                run_x = xs if is_unit(run_s) and is_unit(s) else _scaled_data(x, run_s, caps)
+            if init == "array":
+                draws = (scaled(draws[0], run_s),)
             result = _Run(*_materialise(
-                run(x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
+                run(run_x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
                     caps=caps, budget=memory_budget_bytes()),
                 caps, xp,
             ))
+            factor = scale_value(run_s)
+            inertia = _read_number(result.inertia)
             if self.verbose:
-                print(f"Run {i}: inertia {_read_number(result.inertia)}, {int(_read_number(result.n_iter))} iterations.")
+                print(f"Run {i}: inertia {unscaled_number(inertia, factor, 2)}, "
+                      f"{int(_read_number(result.n_iter))} iterations.")
             if best is None or (
-                caps.read_bool(result.inertia < best.inertia) and not caps.read_bool(
+                _lower(inertia, factor, best_inertia, best_factor) and not caps.read_bool(
                     caps.compiled(same_clustering_core, ("k", "xp", "caps", "budget"))(
                         result.labels, best.labels, k=k, xp=xp, caps=caps, budget=memory_budget_bytes()
                     )
                 )
             ):
-                best = result
+                best, best_scale, best_inertia, best_factor = result, run_s, inertia, factor
         assert best is not None
         distinct = int(_read_number(best.n_distinct))
         if distinct < k:
@@ -790,8 +878,22 @@ class KMeans(_KMeansMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self.cluster_centers_ = best.centers
+        self.cluster_centers_ = unscaled_checked(best.centers, best_scale, 1, xp=xp, checks=checks,
+                                                 what="a cluster centre")
         self.labels_ = best.labels
-        self.inertia_ = _read_number(best.inertia)
+        self.inertia_ = unscaled_number(best_inertia, best_factor, 2, what="inertia_")
         self.n_iter_ = int(_read_number(best.n_iter))
         return self
+
+
+def _lower(a: float, a_scale: float, b: float, b_scale: float) -> bool:
+    """Whether inertia ``a`` (computed at scale ``a_scale``) is below ``b`` (at ``b_scale``):
+    compared as computed when the scales agree, else in the data's unit."""
+    if a_scale == b_scale:
+        return a < b
+    return unscaled_number(a, a_scale, 2) < unscaled_number(b, b_scale, 2)
+
+
+def _scaled_data(x: Any, s: Any, caps: Any) -> Any:
+    """``x`` scaled by ``s`` for the passes of a fit (kept materialised on lazy backends)."""
+    return x if is_unit(s) else caps.persist(scaled(x, s))

@@ -10,11 +10,14 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._checks import Checks
 from .._core.chunks import memory_budget, memory_budget_bytes
-from .._core.dtypes import widest_float
+from .._core.dtypes import to_compute_dtype, widest_float
+from .._core.scale import is_unit, range_scale, scaled, unscaled_checked
 from .._core.init import draw_kmeans_plusplus, draw_points
 from .._dispatch import resolve
 from .._placement import place_draw
+from ._kmeans import unscaled_number
 from ._base import (
     BaseEstimator,
     check_int,
@@ -22,7 +25,7 @@ from ._base import (
     check_real,
     clusterer_tags,
     fitted_input,
-    non_finite_flag,
+    invalid_parameter,
     refuse_non_finite,
     refuse_traced,
     validate_data,
@@ -40,7 +43,10 @@ class KMedians(BaseEstimator):
     least Manhattan distance (the lowest index on ties), then each centre moves to the
     component-wise median of its members.  Neither step can increase the objective
     ``sum_i |x_i - c_{label_i}|_1``.  The whole loop runs in the input's array library,
-    on its device, in its float dtype.
+    on its device, in its compute dtype (float64 and float32 as given, in native byte
+    order; integers in the device's widest float; half precision in float32), on the data
+    scaled by a power of two into that dtype's safe range, so that float32 data near 1e30,
+    1e-30 or its maximum is clustered as float64 data is.
 
     Parameters
     ----------
@@ -69,11 +75,12 @@ class KMedians(BaseEstimator):
     Attributes
     ----------
     cluster_centers_ : array of shape (n_clusters, n_features)
-        The centres, in the namespace, on the device and in the float dtype of ``X``.
+        The centres, in the namespace, on the device and in the compute dtype of ``X``.
     labels_ : array of int32, shape (n_samples,)
         Index of each training observation's nearest centre (L1).
     inertia_ : float
-        Sum of the L1 distances of the training observations to their centres.
+        Sum of the L1 distances of the training observations to their centres (a Python
+        float, summed in the device's widest float).
     n_iter_ : int
         Iterations of the kept run.
     n_features_in_ : int
@@ -147,7 +154,7 @@ class KMedians(BaseEstimator):
         tol = check_real(self, "tol", self.tol, 0.0)
         init_is_array = not isinstance(self.init, str)
         if not init_is_array and self.init not in _INIT_NAMES:
-            raise ValueError(
+            raise invalid_parameter(
                 f"The 'init' parameter of KMedians must be a str among {list(_INIT_NAMES)} or an "
                 f"array of shape (n_clusters, n_features). Got {self.init!r} instead."
             )
@@ -162,8 +169,9 @@ class KMedians(BaseEstimator):
             n_init = 1
         rng = _rng.random_source(self.random_state)
 
-        xp, device, X = validate_data(self, X, reset=True, like=self.init if init_is_array else None)
+        xp, device, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
+        checks = Checks(caps, now=True)
         refuse_traced(self, X, caps)
         X = caps.persist(caps.known_rows(X))
         n, d = X.shape
@@ -172,15 +180,30 @@ class KMedians(BaseEstimator):
         refuse_non_finite(X, xp=xp, caps=caps)
 
         if init_is_array:
-            _, _, (_, start) = resolve(X, self.init)
+            init = self.init
+            if isinstance(init, np.ndarray) and not init.dtype.isnative:
+                init = init.astype(init.dtype.newbyteorder("="))  # the same values, in native byte order
+            _, _, (_, start) = resolve(X, init)  # a NumPy init is placed like X; other libraries refused
             if start.ndim != 2 or tuple(start.shape) != (k, d):
                 raise ValueError(
                     f"The shape of the initial centers {tuple(start.shape)} does not match "
                     f"the number of clusters {k} and features {d}: expected {(k, d)}."
                 )
-            start = xp.astype(start, X.dtype)
+            if not (xp.isdtype(start.dtype, "real floating") or xp.isdtype(start.dtype, "integral")
+                    or start.dtype == xp.bool):
+                raise ValueError(f"init must hold real numbers, got dtype {start.dtype}")
+            start = to_compute_dtype(start, xp, checks, dtype=X.dtype, name="init")
             refuse_non_finite(start, xp=xp, caps=caps, name="init")
-            method, draws = "array", (xp.reshape(start, (1, k, d)),)
+        else:
+            start = None
+        # The runs compute on the data (and given centres) scaled by a power of two into the
+        # dtype's safe range -- nothing is multiplied for data inside it; the medians and the
+        # relative threshold commute with it -- and the results are unscaled.
+        s = range_scale(X, start, xp=xp, caps=caps, now=True)
+        if not is_unit(s):
+            X = caps.persist(scaled(X, s))
+        if start is not None:
+            method, draws = "array", (xp.reshape(scaled(start, s), (1, k, d)),)
         else:
             method = self.init
             draw = draw_kmeans_plusplus if method == "k-medians++" else draw_points
@@ -192,9 +215,11 @@ class KMedians(BaseEstimator):
             X, draws, tol=tol, init=method, k=k, max_iter=max_iter, xp=xp, caps=caps, budget=memory_budget_bytes()
         )
         centres, labels, inertia, n_iter = (caps.persist(a) for a in (centres, labels, inertia, n_iter))
-        self.cluster_centers_ = centres
+        self.cluster_centers_ = caps.persist(
+            unscaled_checked(centres, s, 1, xp=xp, checks=checks, what="a cluster centre")
+        )
         self.labels_ = labels
-        self.inertia_ = float(inertia)
+        self.inertia_ = unscaled_number(_read_float(inertia), _scale_value(s), 1, what="inertia_")
         self.n_iter_ = int(n_iter)
         return self
 
@@ -230,9 +255,12 @@ class KMedians(BaseEstimator):
         labels : array of int32, shape (n_samples,)
             Lowest index on ties.
         """
-        xp, caps, X, centres = fitted_input(self, X)
-        labels, _ = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
-        (labels,) = caps.checked((labels,), *non_finite_flag(X, xp=xp))
+        xp, caps, checks, X, centres = fitted_input(self, X)
+        s = range_scale(X, centres, xp=xp, caps=caps)
+        labels, _ = caps.compiled(_predict_core, _USE_STATIC)(
+            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        (labels,) = checks.attach(labels)
         return labels
 
     def transform(self, X):
@@ -248,9 +276,13 @@ class KMedians(BaseEstimator):
         distances : array of shape (n_samples, n_clusters)
             ``distances[i, j] = sum |X[i] - cluster_centers_[j]|``, computed in row blocks.
         """
-        xp, caps, X, centres = fitted_input(self, X)
-        distances = caps.compiled(_transform_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
-        (distances,) = caps.checked((distances,), *non_finite_flag(X, xp=xp))
+        xp, caps, checks, X, centres = fitted_input(self, X)
+        s = range_scale(X, centres, xp=xp, caps=caps)
+        distances = caps.compiled(_transform_core, _USE_STATIC)(
+            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
+        (distances,) = checks.attach(distances)
         return distances
 
     def fit_transform(self, X, y=None):
@@ -286,10 +318,23 @@ class KMedians(BaseEstimator):
             ``-sum_i min_j |X[i] - cluster_centers_[j]|_1`` (a value read to the host: a
             compute on Dask).  ``score(X_train) == -inertia_``.
         """
-        xp, caps, X, centres = fitted_input(self, X)
-        _, distances = caps.compiled(_predict_core, _USE_STATIC)(X, centres, xp=xp, caps=caps, budget=memory_budget_bytes())
-        (total,) = caps.checked((xp.sum(distances),), *non_finite_flag(X, xp=xp))
-        return -float(total)
+        xp, caps, checks, X, centres = fitted_input(self, X)
+        s = range_scale(X, centres, xp=xp, caps=caps, now=True)
+        _, distances = caps.compiled(_predict_core, _USE_STATIC)(
+            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
+        )
+        wide = widest_float(xp, array_api_compat.device(distances))
+        (total,) = checks.attach(xp.sum(xp.astype(distances, wide)))
+        return -unscaled_number(_read_float(total), _scale_value(s), 1, what="the score")
+
+
+def _read_float(a: Any) -> float:
+    """A 0-d array's value on the host (a compute on Dask)."""
+    return float(a)
+
+
+def _scale_value(s: Any) -> float:
+    return 1.0 if is_unit(s) else _read_float(s)
 
 
 # -- numeric cores (standard-only; compiled on backends that compile) ----------------------

@@ -26,8 +26,10 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._checks import Checks, raise_error
 from .._core.dtypes import widest_float
-from ._base import BaseEstimator, check_is_fitted, clusterer_tags, validate_data
+from .._core.scale import UNIT, range_scale, scaled, unscaled_checked
+from ._base import BaseEstimator, clusterer_tags, fitted_input, invalid_parameter, validate_data
 from ._pairwise import METRICS, block_distances, distances_to_labels, rows_per_block
 
 __all__ = ["KMedoids"]
@@ -97,7 +99,9 @@ class KMedoids(BaseEstimator):
         Index of each training point's nearest medoid (the lowest index on ties).
     inertia_ : 0-d array
         Sum of the dissimilarities of the training points to their nearest medoid, in the
-        data's float dtype.
+        data's compute dtype (summed in the device's widest float); ``fit`` raises
+        ``ValueError`` when that dtype cannot hold it (float32 data near its maximum
+        with ``'sqeuclidean'``, say: convert the data to float64).
     n_iter_ : int
         Iterations (``'alternate'``) or passes over the candidates (``'pam'``) run.
     n_features_in_ : int
@@ -106,7 +110,10 @@ class KMedoids(BaseEstimator):
     Notes
     -----
     Fitted attributes live in the namespace and on the device of the data given to
-    ``fit``.  ``fit`` is a data-dependent search: on every backend it runs a Python loop
+    ``fit``, in its compute dtype (float64 and float32 as given, in native byte order;
+    integers in the device's widest float; half precision in float32).  Vector metrics
+    compute on the data scaled by a power of two into that dtype's safe range (exact), so
+    float32 data near 1e30, 1e-30 or its maximum finds the medoids float64 finds.  ``fit`` is a data-dependent search: on every backend it runs a Python loop
     that reads a few scalars to the host per step (which medoid to swap, where each
     cluster starts), with the numeric kernels compiled on JAX.  So on JAX ``fit`` cannot
     run inside ``jax.jit`` (it raises ``TypeError`` there) and makes implicit transfers
@@ -190,7 +197,14 @@ class KMedoids(BaseEstimator):
             )
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
-        search = _Search(data, self.metric)
+        # Vector metrics search on the data scaled by a power of two into the dtype's safe range
+        # (nothing is multiplied for data inside it): dissimilarities scale by s (euclidean,
+        # manhattan), s**2 (sqeuclidean) or not at all (cosine), so every comparison of the
+        # search is unchanged, and the medoids are rows of the data itself.
+        data_xp = array_api_compat.array_namespace(data)
+        data_caps = capabilities_for(data_xp)
+        s = UNIT if self.metric == "precomputed" else range_scale(data, xp=data_xp, caps=data_caps, now=True)
+        search = _Search(scaled(data, s), self.metric)
         search.check_values()
 
         medoids = search.initial_medoids(init, k, self.random_state)
@@ -199,6 +213,8 @@ class KMedoids(BaseEstimator):
         else:
             medoids, n_iter = search.fasterpam(medoids, self.max_iter)
         labels, inertia = search.final_assignment(medoids)
+        inertia = unscaled_checked(inertia, s, _POWER[self.metric], xp=data_xp, checks=Checks(data_caps, now=True),
+                                   what="inertia_")
 
         back = (lambda a: xp.asarray(a)) if lazy else (lambda a: a)
         medoid_index = search.place(medoids)
@@ -244,19 +260,19 @@ class KMedoids(BaseEstimator):
 
     def _checked_params(self) -> tuple[int, Any]:
         k = self.n_clusters
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"n_clusters should be a positive integer, got {k!r}")
+        if isinstance(k, bool | np.bool_) or not isinstance(k, numbers.Integral) or k < 1:
+            raise invalid_parameter(f"n_clusters should be a positive integer, got {k!r}")
         if not isinstance(self.metric, str) or self.metric not in METRICS:
-            raise ValueError(f"metric should be one of {METRICS}, got {self.metric!r}")
+            raise invalid_parameter(f"metric should be one of {METRICS}, got {self.metric!r}")
         if not isinstance(self.method, str) or self.method not in METHODS:
-            raise ValueError(f"method should be one of {METHODS}, got {self.method!r}")
+            raise invalid_parameter(f"method should be one of {METHODS}, got {self.method!r}")
         m = self.max_iter
-        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 0:
-            raise ValueError(f"max_iter should be a non-negative integer, got {m!r}")
+        if isinstance(m, bool | np.bool_) or not isinstance(m, numbers.Integral) or m < 0:
+            raise invalid_parameter(f"max_iter should be a non-negative integer, got {m!r}")
         init = self.init
         if isinstance(init, str):
             if init not in INITS:
-                raise ValueError(f"init should be one of {INITS} or an array of indices, got {init!r}")
+                raise invalid_parameter(f"init should be one of {INITS} or an array of indices, got {init!r}")
         else:
             init = _host_indices(init, int(k))
         return int(k), init
@@ -275,10 +291,10 @@ class KMedoids(BaseEstimator):
         -------
         labels : array of int32, shape (n_queries,)
         """
-        xp, caps, X, targets = self._query(X)
+        xp, caps, checks, X, targets, s = self._query(X)
         run = caps.compiled(_predict_core, ("metric", "rows"))
-        (labels,) = run(X, targets, metric=self.metric, rows=self._query_rows(X))
-        return self._checked(caps, xp, X, labels)[0]
+        (labels,) = run(scaled(X, s), scaled(targets, s), metric=self.metric, rows=self._query_rows(X))
+        return checks.attach(labels)[0]
 
     def transform(self, X: Any) -> Any:
         """Dissimilarities of the rows of ``X`` to the medoids.
@@ -291,48 +307,39 @@ class KMedoids(BaseEstimator):
         Returns
         -------
         distances : array of shape (n_queries, n_clusters)
+            In the wider of ``X``'s compute dtype and the medoids' dtype; a dissimilarity
+            beyond that dtype's maximum raises ``ValueError`` (it cannot be held).
         """
-        xp, caps, X, targets = self._query(X)
+        xp, caps, checks, X, targets, s = self._query(X)
         run = caps.compiled(_transform_core, ("metric", "rows"))
-        (distances,) = run(X, targets, metric=self.metric, rows=self._query_rows(X))
-        return self._checked(caps, xp, X, distances)[0]
+        (distances,) = run(scaled(X, s), scaled(targets, s), metric=self.metric, rows=self._query_rows(X))
+        distances = unscaled_checked(distances, s, _POWER[self.metric], xp=xp, checks=checks, what="a dissimilarity")
+        return checks.attach(distances)[0]
 
-    def _query(self, X: Any) -> tuple[Any, Any, Any, Any]:
-        check_is_fitted(self, "medoid_indices_")
+    def _query(self, X: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+        """``(xp, caps, checks, X, targets, s)``: ``X`` validated against the fitted state, the
+        targets (medoid rows, or indices for 'precomputed'), the value checks (NaN or
+        infinity, negative dissimilarities for 'precomputed'; eagerly raised at once, else
+        attached to the outputs) and the range scale of ``X`` with the medoids (vector
+        metrics; lazy-safe and traceable)."""
         precomputed = self.metric == "precomputed"
-        targets = self.medoid_indices_ if precomputed else self.cluster_centers_
-        xp, _, X = validate_data(self, X, reset=False, like=targets)
-        caps = capabilities_for(xp)
-        if not (caps.defers_checks or caps.is_traced(X)):
-            self._checked(caps, xp, X)  # eager: refuse bad values before computing with them
-        if not precomputed and X.dtype != targets.dtype:
-            dtype = xp.result_type(X.dtype, targets.dtype)
-            X, targets = xp.astype(X, dtype), xp.astype(targets, dtype)
-        return xp, caps, X, targets
+        xp, caps, checks, X, targets = fitted_input(
+            self, X, targets="medoid_indices_" if precomputed else "cluster_centers_"
+        )
+        if precomputed:
+            checks.add(xp.any(X < 0), raise_error(ValueError(_NEGATIVE)))
+            return xp, caps, checks, X, targets, UNIT
+        return xp, caps, checks, X, targets, range_scale(X, targets, xp=xp, caps=caps)
 
     def _query_rows(self, X: Any) -> int:
         itemsize = array_api_compat.array_namespace(X).finfo(X.dtype).bits // 8
         return rows_per_block(int(self.medoid_indices_.shape[0]), X.shape[1], itemsize, self.metric)
 
-    def _checked(self, caps: Any, xp: Any, X: Any, *outputs: Any) -> tuple[Any, ...]:
-        """Outputs that raise if ``X`` holds NaN/inf (or negative dissimilarities for
-        'precomputed'): at once on eager backends (``_query`` checked already), when the
-        traced program runs under ``jax.jit``, when the outputs are computed on Dask."""
-        outputs = caps.checked(outputs, ~xp.all(xp.isfinite(X)), _raise(ValueError(_NOT_FINITE)))
-        if self.metric == "precomputed":
-            outputs = caps.checked(outputs, xp.any(X < 0), _raise(ValueError(_NEGATIVE)))
-        return outputs
 
-
+#: The power of the data's unit each dissimilarity carries (how it scales with the data).
+_POWER = {"euclidean": 1, "sqeuclidean": 2, "manhattan": 1, "cosine": 0, "precomputed": 0}
 _NOT_FINITE = "Input X contains NaN or infinity."
 _NEGATIVE = "Negative values in data passed to precomputed distance matrix."
-
-
-def _raise(error: Exception):
-    def action() -> None:
-        raise error
-
-    return action
 
 
 def _host_indices(init: Any, k: int) -> np.ndarray:

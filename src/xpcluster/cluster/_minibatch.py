@@ -17,20 +17,34 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._checks import Checks
 from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
+from .._core.scale import range_scale, scaled, unscaled_checked
 from .._placement import place_draw
-from ._base import BaseEstimator, check_int, check_real, check_sample_weight, refuse_non_finite, validate_data
+from ._base import (
+    BaseEstimator,
+    check_bool,
+    check_int,
+    check_real,
+    check_sample_weight,
+    refuse_non_finite,
+    validate_data,
+)
 from ._kmeans import (
     PREDICT_STATIC,
     SEED_STATIC,
+    _as_centers,
     _KMeansMixin,
     _materialise,
     _read_number,
+    _scaled_data,
     draw_seeding,
+    scale_value,
     score_core,
     seed_core,
+    unscaled_number,
 )
 
 __all__ = ["MiniBatchKMeans"]
@@ -149,12 +163,15 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
     Attributes
     ----------
     cluster_centers_ : array of shape (n_clusters, n_features)
-        The centres, in ``X``'s namespace, device and float dtype.
+        The centres, in ``X``'s namespace and device and its compute dtype (as
+        :class:`KMeans`: float64 and float32 as given, integers in the device's widest
+        float, half precision in float32).
     labels_ : array of int32, shape (n_samples,)
         Labels of the training data (when ``compute_labels``).
     inertia_ : float
         (Weighted) inertia of the training data (when ``compute_labels``; else the smoothed
-        batch inertia scaled to the data).
+        batch inertia scaled to the data): a Python float, finite also where it exceeds
+        the range of float32 data.
     n_iter_ : int
         Passes over the data.
     n_steps_ : int
@@ -170,6 +187,11 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
     compiled step per batch; on Dask each step computes its batch (the rows it gathers
     from the persisted data), so Dask suits ``MiniBatchKMeans`` less than ``KMeans``.
     ``partial_fit`` uses the rows it is given as the batch; its first call seeds.
+
+    Like :class:`KMeans`, every step computes on the data scaled by a power of two into
+    the dtype's safe range (``fit`` scales once; each ``partial_fit`` call scales its batch
+    with the current centres), so float32 data near 1e30, 1e-30 or its maximum is
+    clustered as float64 clusters it.
 
     Examples
     --------
@@ -208,11 +230,12 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
     def _check_params(self) -> None:
         self._check_common_params()
         check_int(self, "batch_size", self.batch_size, 1)
+        check_bool(self, "compute_labels", self.compute_labels)
         if self.max_no_improvement is not None:
             check_int(self, "max_no_improvement", self.max_no_improvement, 0)
         if self.init_size is not None:
             check_int(self, "init_size", self.init_size, 1)
-        check_real(self, "reassignment_ratio", self.reassignment_ratio, 0.0, finite=False)
+        check_real(self, "reassignment_ratio", self.reassignment_ratio, 0.0)
 
     def _sizes(self, n: int, k: int) -> tuple[int, int]:
         """(batch size, seeding sample size) for ``n`` rows, as scikit-learn sizes them."""
@@ -238,21 +261,40 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ seeding
 
-    def _seed(self, x: Any, weights: Any, k: int, init_size: int, rng: Any, *, xp: Any, caps: Any) -> Any:
-        """Seeding as ``_init_centroids`` does: on ``init_size`` random rows when fewer than n."""
+    def _given_centres(self, x: Any, k: int, *, xp: Any, caps: Any, checks: Any) -> Any:
+        """The initial centres given as an array, validated like ``x`` (None for a str or a
+        callable ``init``): they are part of the range the data is scaled from."""
+        if isinstance(self.init, str) or callable(self.init):
+            return None
+        return _as_centers(self.init, x, k, xp=xp, caps=caps, what="init", checks=checks)
+
+    def _seed(self, x: Any, weights: Any, k: int, init_size: int, rng: Any, s: Any, given: Any, *, xp: Any,
+              caps: Any, checks: Any) -> Any:
+        """Seeding as ``_init_centroids`` does: on ``init_size`` random rows when fewer than n.
+
+        ``x`` is the data in its own unit (a callable ``init`` sees it so); the seeding
+        computes on it scaled by ``s`` and the centres come back scaled."""
         n = x.shape[0]
         if init_size < n:
             index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
             if isinstance(self.init, str) or callable(self.init):
                 x = caps.take_rows(x, index)
                 weights = None if weights is None else xp.take(weights, index, axis=0)
-        name, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps)
-        return caps.compiled(seed_core, SEED_STATIC)(x, weights, draws, init=name, k=k, xp=xp, caps=caps,
+        if given is not None:
+            name, draws = "array", (given,)
+        else:
+            name, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps, checks=checks)
+        if name == "array":
+            draws = (scaled(draws[0], s),)
+        return caps.compiled(seed_core, SEED_STATIC)(scaled(x, s), weights, draws, init=name, k=k, xp=xp, caps=caps,
                                                       budget=memory_budget_bytes())
 
     # ------------------------------------------------------------------ one step
 
-    def _step(self, data: Any, pick: Any, batch_weights: Any, cdf: Any, rows: int, *, xp: Any, caps: Any):
+    def _step(self, data: Any, pick: Any, batch_weights: Any, cdf: Any, rows: int, centers: Any, *, xp: Any,
+              caps: Any):
+        """One step on ``data`` from ``centers`` (both in one scale).  Returns the new centres
+        (in that scale), the batch inertia and the squared shift."""
         k = int(self.n_clusters)
         limit = min(k, rows // 2)
         reassign = self._reassign_due(rows) and self.reassignment_ratio > 0 and limit > 0
@@ -264,13 +306,13 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
                            device=array_api_compat.device(self._counts))
         run = caps.compiled(minibatch_step_core, STEP_STATIC)
         centers, counts, inertia, shift, any_empty = _materialise(
-            run(data, pick, batch_weights, cdf, self.cluster_centers_, self._counts, reassign_rows, ratio,
+            run(data, pick, batch_weights, cdf, centers, self._counts, reassign_rows, ratio,
                 reassign=reassign, xp=xp, caps=caps, budget=memory_budget_bytes()),
             caps, xp,
         )
-        self.cluster_centers_, self._counts = centers, counts
+        self._counts = counts
         self._any_empty = caps.read_bool(any_empty)
-        return inertia, shift
+        return centers, inertia, shift
 
     def _start_state(self, like: Any, k: int, xp: Any) -> None:
         device = array_api_compat.device(like)
@@ -300,32 +342,40 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         self._check_params()
         xp, _, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
+        checks = Checks(caps, now=True)
         x = caps.persist(caps.known_rows(X))
         n = x.shape[0]
         k = int(self.n_clusters)
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         refuse_non_finite(x, xp=xp, caps=caps)
-        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps, checks=checks)
         batch, init_size = self._sizes(n, k)
         n_init = self._resolved_n_init(default=3)
-        tol = _read_number(xp.mean(xp.var(x, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
+        given = self._given_centres(x, k, xp=xp, caps=caps, checks=checks)
+        # Everything below computes on the data scaled by a power of two into the dtype's safe
+        # range (nothing is multiplied for data inside it): tol is relative to the variance
+        # of what the steps see, and the centres and inertia are unscaled at the end.
+        s = range_scale(x, given, xp=xp, caps=caps, now=True)
+        factor = scale_value(s)
+        xs = _scaled_data(x, s, caps)
+        tol = _read_number(xp.mean(xp.var(xs, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
         self._rng = rng = _rng.random_source(self.random_state)
 
         # Seedings, each on its own subsample, judged on one validation subsample.
         valid_index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
-        x_valid = caps.take_rows(x, valid_index)
+        x_valid = caps.take_rows(xs, valid_index)
         w_valid = None if weights is None else xp.take(weights, valid_index, axis=0)
         best, best_inertia = None, math.inf
         for i in range(n_init):
-            centers = self._seed(x, weights, k, init_size, rng, xp=xp, caps=caps)
+            centers = self._seed(x, weights, k, init_size, rng, s, given, xp=xp, caps=caps, checks=checks)
             inertia = _read_number(caps.compiled(score_core, PREDICT_STATIC)(x_valid, w_valid, centers, xp=xp, caps=caps,
                                                                        budget=memory_budget_bytes()))
             if self.verbose:
-                print(f"Init {i + 1}/{n_init}: inertia {inertia}")
+                print(f"Init {i + 1}/{n_init}: inertia {unscaled_number(inertia, factor, 2)}")
             if best is None or inertia < best_inertia:
                 best, best_inertia = centers, inertia
-        self.cluster_centers_ = best
+        centers = best
         self._start_state(x, k, xp)
 
         if weights is None:
@@ -340,32 +390,40 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         step = -1
         for step in range(n_steps):
             host = _draw_rows(rng, n, batch) if cdf is None else _rng.draw_uniform(rng, batch)
-            inertia, shift = self._step(x, place_draw(host, x, xp, caps), None, cdf, batch, xp=xp, caps=caps)
+            centers, inertia, shift = self._step(xs, place_draw(host, x, xp, caps), None, cdf, batch, centers,
+                                                 xp=xp, caps=caps)
             shift = _read_number(shift) if tol > 0 else 0.0
-            if self._converged(step, n_steps, n, batch, shift, tol, _read_number(inertia)):
+            if self._converged(step, n_steps, n, batch, shift, tol, _read_number(inertia), factor):
                 break
         self.n_steps_ = step + 1
         self.n_iter_ = int(math.ceil((step + 1) * batch / n))
+        self.cluster_centers_ = caps.persist(
+            unscaled_checked(centers, s, 1, xp=xp, checks=checks, what="a cluster centre")
+        )
         if self.compute_labels:
             labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
-                x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
+                xs, weights, centers, xp=xp, caps=caps, budget=memory_budget_bytes()
             )
-            self.labels_, self.inertia_ = caps.persist(labels), _read_number(inertia)
+            self.labels_ = caps.persist(labels)
+            self.inertia_ = unscaled_number(_read_number(inertia), factor, 2, what="inertia_")
         else:
             ewa = self._ewa_inertia if self._ewa_inertia is not None else 0.0
-            self.inertia_ = ewa * sum_of_weights
+            self.inertia_ = unscaled_number(ewa * sum_of_weights, factor, 2, what="inertia_")
         return self
 
     def _converged(self, step: int, n_steps: int, n: int, batch: int, shift: float, tol: float,
-                   batch_inertia: float) -> bool:
+                   batch_inertia: float, factor: float = 1.0) -> bool:
         """scikit-learn's early stopping: centre moves within ``tol``, or no improvement of the
         exponentially weighted average of the per-row batch inertia for
-        ``max_no_improvement`` steps.  The first step (inertia of the seeding) is ignored."""
+        ``max_no_improvement`` steps.  The first step (inertia of the seeding) is ignored.
+        Values are those of the scaled data; ``factor`` (the scale) only unscales what
+        ``verbose`` prints."""
         batch_inertia /= batch
         step += 1
         if step == 1:
             if self.verbose:
-                print(f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}")
+                print(f"Minibatch step {step}/{n_steps}: mean batch inertia: "
+                      f"{unscaled_number(batch_inertia, factor, 2)}")
             return False
         if self._ewa_inertia is None:
             self._ewa_inertia = batch_inertia
@@ -373,8 +431,9 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
             alpha = min(batch * 2.0 / (n + 1), 1.0)
             self._ewa_inertia = self._ewa_inertia * (1 - alpha) + batch_inertia * alpha
         if self.verbose:
-            print(f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}, "
-                  f"ewa inertia: {self._ewa_inertia}")
+            print(f"Minibatch step {step}/{n_steps}: mean batch inertia: "
+                  f"{unscaled_number(batch_inertia, factor, 2)}, "
+                  f"ewa inertia: {unscaled_number(self._ewa_inertia, factor, 2)}")
         if tol > 0.0 and shift <= tol:
             return True
         if self._ewa_inertia_min is None or self._ewa_inertia < self._ewa_inertia_min:
@@ -412,29 +471,41 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         like = self.cluster_centers_ if fitted else None
         xp, _, X = validate_data(self, X, reset=not fitted, like=like)
         caps = capabilities_for(xp)
+        checks = Checks(caps, now=True)
         x = caps.persist(caps.known_rows(X))
+        if fitted:
+            x = xp.astype(x, self.cluster_centers_.dtype, copy=False)  # the model's dtype (checked next)
         n = x.shape[0]
         k = int(self.n_clusters)
         refuse_non_finite(x, xp=xp, caps=caps)
-        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps)
+        weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps, checks=checks)
         if not hasattr(self, "_rng"):
             self._rng = _rng.random_source(self.random_state)
+        # Each call computes on its batch (and the current centres) scaled by a power of two
+        # into the dtype's safe range; the centres are kept in the data's unit.
         if not fitted:
             if n < k:
                 raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
             _, init_size = self._sizes(n, k)
             self._resolved_n_init(default=3)  # warns as scikit-learn for an array with n_init > 1
-            self.cluster_centers_ = self._seed(x, weights, k, init_size, self._rng, xp=xp, caps=caps)
+            given = self._given_centres(x, k, xp=xp, caps=caps, checks=checks)
+            s = range_scale(x, given, xp=xp, caps=caps, now=True)
+            centers = self._seed(x, weights, k, init_size, self._rng, s, given, xp=xp, caps=caps, checks=checks)
             self._start_state(x, k, xp)
             self.n_steps_ = 0
         else:
-            x = xp.astype(x, self.cluster_centers_.dtype)
-            weights = None if weights is None else xp.astype(weights, x.dtype)
-        self._step(x, None, weights, None, n, xp=xp, caps=caps)
+            s = range_scale(x, self.cluster_centers_, xp=xp, caps=caps, now=True)
+            centers = scaled(self.cluster_centers_, s)
+        xs = scaled(x, s)
+        centers, _, _ = self._step(xs, None, weights, None, n, centers, xp=xp, caps=caps)
+        self.cluster_centers_ = caps.persist(
+            unscaled_checked(centers, s, 1, xp=xp, checks=checks, what="a cluster centre")
+        )
         if self.compute_labels:
             labels, inertia = caps.compiled(labels_inertia_core, PREDICT_STATIC)(
-                x, weights, self.cluster_centers_, xp=xp, caps=caps, budget=memory_budget_bytes()
+                xs, weights, centers, xp=xp, caps=caps, budget=memory_budget_bytes()
             )
-            self.labels_, self.inertia_ = caps.persist(labels), _read_number(inertia)
+            self.labels_ = caps.persist(labels)
+            self.inertia_ = unscaled_number(_read_number(inertia), scale_value(s), 2, what="inertia_")
         self.n_steps_ += 1
         return self

@@ -81,7 +81,12 @@ def minibatch_step_core(data: Any, pick: Any, batch_weights: Any, cdf: Any, cent
         total = counts + mass
         has_members = mass > 0
         denominators = xp.where(has_members, total, xp.ones_like(total))
-        moved = (xp.astype(centers, wide) * counts[:, None] + xp.astype(result.sums, wide)) / denominators[:, None]
+        # (c * n + sums) / (n + m), as the move c + (sums - m * c) / (n + m): the correction is
+        # a small difference, so rounding does not build up over the steps for data far from
+        # the origin (where c * n and sums are large and close).
+        wide_centers = xp.astype(centers, wide)
+        step = (xp.astype(result.sums, wide) - mass[:, None] * wide_centers) / denominators[:, None]
+        moved = wide_centers + step
         new_centers = xp.where(has_members[:, None], xp.astype(moved, centers.dtype), centers)
         if reassign:
             new_centers, total = _reassign_light_centres(batch, new_centers, total, reassign_rows, ratio, xp=xp,

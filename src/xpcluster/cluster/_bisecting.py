@@ -20,7 +20,6 @@ from ._kmeans import unscaled_number
 from ._base import (
     BaseEstimator,
     check_int,
-    check_is_fitted,
     check_real,
     check_sample_weight,
     clusterer_tags,

@@ -173,7 +173,7 @@ def validate_data(
         if array_api_compat.array_namespace(like) is not xp:
             raise TypeError(f"{type(estimator).__name__} was fitted on arrays of another library than X's")
     else:
-        xp, device, (X, *_) = resolve(X, like)
+        xp, device, (X, *_) = resolve(X, like, place_host=False)
     if getattr(X.dtype, "kind", None) == "O":
         # NumPy object arrays (e.g. from mixed-type data frames): numbers become float64;
         # anything else fails here with NumPy's TypeError, as in scikit-learn.

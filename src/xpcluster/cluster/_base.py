@@ -449,6 +449,21 @@ def fitted_input(estimator: Any, X: Any, *, targets: str = "cluster_centers_") -
     return xp, caps, checks, X, centres
 
 
+def scaled_distances(core: Any, static: tuple[str, ...], fitted: tuple[Any, ...]) -> Any:
+    """``transform``'s distances: ``core(X, centres)`` compiled with ``static``, run on
+    ``fitted_input``'s ``fitted`` arrays scaled into the dtype's safe range and mapped back
+    (a distance beyond the dtype raises), with the call's checks attached."""
+    from .._core.chunks import memory_budget_bytes
+    from .._core.scale import range_scale, scaled, unscaled_checked
+
+    xp, caps, checks, X, centres = fitted
+    s = range_scale(X, centres, xp=xp, caps=caps)
+    distances = caps.compiled(core, static)(scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes())
+    distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
+    (distances,) = checks.attach(distances)
+    return distances
+
+
 def clusterer_tags(*, pairwise: bool = False) -> Any:
     """scikit-learn's ``Tags`` of a clusterer that transforms dense 2-D input, keeps
     float32 and float64, and refuses NaN.  Imports scikit-learn: xpcluster does not need

@@ -18,6 +18,7 @@ from .._core.update import update_centroids
 from .._placement import place_draw
 from ._kmeans import unscaled_number
 from ._base import (
+    scaled_distances,
     BaseEstimator,
     check_int,
     check_real,
@@ -347,14 +348,7 @@ class BisectingKMeans(BaseEstimator):
             compute dtype and the centres' dtype; a distance beyond that dtype's maximum
             raises ``ValueError``.
         """
-        xp, caps, checks, X, centres = fitted_input(self, X)
-        s = range_scale(X, centres, xp=xp, caps=caps)
-        distances = caps.compiled(_transform_core, ("xp", "caps", "budget"))(
-            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
-        )
-        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
-        (distances,) = checks.attach(distances)
-        return distances
+        return scaled_distances(_transform_core, ("xp", "caps", "budget"), fitted_input(self, X))
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return the distances of the training observations to the centres.

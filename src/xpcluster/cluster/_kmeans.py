@@ -27,6 +27,7 @@ from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parall
 from .._core.update import update_centroids
 from .._placement import place_draw
 from ._base import (
+    scaled_distances,
     BaseEstimator,
     check_bool,
     check_int,
@@ -629,14 +630,7 @@ class _KMeansMixin:
             centres' dtype; lazy for Dask input.  A distance beyond that dtype's maximum
             raises ``ValueError`` (it cannot be held).
         """
-        xp, caps, checks, X, centers = fitted_input(self, X)
-        s = range_scale(X, centers, xp=xp, caps=caps)
-        distances = caps.compiled(transform_core, PREDICT_STATIC)(
-            scaled(X, s), scaled(centers, s), xp=xp, caps=caps, budget=memory_budget_bytes()
-        )
-        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
-        (distances,) = checks.attach(distances)
-        return distances
+        return scaled_distances(transform_core, PREDICT_STATIC, fitted_input(self, X))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` with respect to the fitted centres.

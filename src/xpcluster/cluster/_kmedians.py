@@ -19,6 +19,7 @@ from .._dispatch import resolve
 from .._placement import place_draw
 from ._kmeans import unscaled_number
 from ._base import (
+    scaled_distances,
     BaseEstimator,
     check_int,
     check_n_init,
@@ -276,14 +277,7 @@ class KMedians(BaseEstimator):
         distances : array of shape (n_samples, n_clusters)
             ``distances[i, j] = sum |X[i] - cluster_centers_[j]|``, computed in row blocks.
         """
-        xp, caps, checks, X, centres = fitted_input(self, X)
-        s = range_scale(X, centres, xp=xp, caps=caps)
-        distances = caps.compiled(_transform_core, _USE_STATIC)(
-            scaled(X, s), scaled(centres, s), xp=xp, caps=caps, budget=memory_budget_bytes()
-        )
-        distances = unscaled_checked(distances, s, 1, xp=xp, checks=checks, what="a distance")
-        (distances,) = checks.attach(distances)
-        return distances
+        return scaled_distances(_transform_core, _USE_STATIC, fitted_input(self, X))
 
     def fit_transform(self, X, y=None):
         """Fit, then return the L1 distances of the training observations to the centres.

@@ -120,6 +120,103 @@ def test_one_cluster_and_one_cluster_per_sample(xp):
     np.testing.assert_array_equal(np.sort(to_numpy(each.labels_)), np.arange(12))
 
 
+def test_verbose_prints_sklearns_lines_and_changes_nothing(xp, backend, capsys):
+    """verbose=1: scikit-learn's progress lines, and the very fit a silent run makes."""
+    data = mixture(n=300, k=4)
+    for tol in (1e-2, 0.0):
+        silent = KMeans(4, init="random", n_init=2, tol=tol, random_state=0).fit(xp.asarray(data))
+        capsys.readouterr()
+        loud = KMeans(4, init="random", n_init=2, tol=tol, random_state=0, verbose=1).fit(xp.asarray(data))
+        out = capsys.readouterr().out
+        runs = out.split("Initialization complete\n")[1:]
+        assert len(runs) == 2
+        counts = []
+        for run in runs:
+            lines = run.splitlines()
+            inertias = [float(line.split("inertia ")[1].rstrip(".")) for line in lines if line.startswith("Iteration ")]
+            assert [line.split(",")[0] for line in lines[: len(inertias)]] == [f"Iteration {i}" for i in range(len(inertias))]
+            assert all(b <= a * (1 + 1e-12) for a, b in zip(inertias, inertias[1:]))  # Lloyd never worsens
+            last = lines[len(inertias)]
+            assert last.startswith(f"Converged at iteration {len(inertias) - 1}: ")
+            assert last.endswith("strict convergence.") or (tol > 0 and "within tolerance" in last)
+            counts.append(len(inertias))
+        assert silent.n_iter_ in counts
+        np.testing.assert_array_equal(to_numpy(loud.cluster_centers_), to_numpy(silent.cluster_centers_))
+        np.testing.assert_array_equal(to_numpy(loud.labels_), to_numpy(silent.labels_))
+        assert loud.inertia_ == silent.inertia_ and loud.n_iter_ == silent.n_iter_
+
+
+def test_k_means_and_kmeans_plusplus_functions(xp, backend):
+    """scikit-learn's functions: its return values, NumPy's answer on every backend."""
+    from sklearn.cluster import k_means as sk_k_means, kmeans_plusplus as sk_kmeans_plusplus
+
+    data, w = mixture(n=200, k=4), weights_for(200)
+    x = xp.asarray(data)
+    centres, labels, inertia = xpcluster.k_means(x, 4, sample_weight=xp.asarray(w), random_state=3)
+    assert_on_device_of(x, centres, labels)
+    expected = KMeans(4, random_state=3).fit(data, sample_weight=w)
+    np.testing.assert_allclose(to_numpy(centres), expected.cluster_centers_, rtol=1e-10)
+    assert inertia == pytest.approx(expected.inertia_, rel=1e-10)
+    *_, n_iter = xpcluster.k_means(x, 4, random_state=3, return_n_iter=True)
+    assert n_iter == sk_k_means(data, 4, random_state=3, return_n_iter=True)[3]
+    seeds, indices = xpcluster.kmeans_plusplus(x, 5, sample_weight=xp.asarray(w), random_state=7)
+    assert_on_device_of(x, seeds, indices)
+    sk_seeds, sk_indices = sk_kmeans_plusplus(data, 5, sample_weight=w, random_state=7)
+    np.testing.assert_array_equal(to_numpy(indices), sk_indices)
+    np.testing.assert_array_equal(to_numpy(seeds), sk_seeds)
+    _, more = xpcluster.kmeans_plusplus(x, 5, random_state=7, n_local_trials=6)
+    np.testing.assert_array_equal(to_numpy(more), sk_kmeans_plusplus(data, 5, random_state=7, n_local_trials=6)[1])
+
+
+def test_kmeans_plusplus_refuses_bad_input():
+    X = mixture(n=20)
+    with pytest.raises(ValueError, match="The length of x_squared_norms 2 should be equal to the length of n_samples 20"):
+        xpcluster.kmeans_plusplus(X, 3, x_squared_norms=np.ones(2))
+    with pytest.raises(ValueError, match="n_samples=20 should be >= n_clusters=21"):
+        xpcluster.kmeans_plusplus(X, 21)
+    with pytest.raises(ValueError, match="'n_clusters' parameter of kmeans_plusplus"):
+        xpcluster.kmeans_plusplus(X, 0)
+    with pytest.raises(ValueError, match="'n_local_trials' parameter of kmeans_plusplus"):
+        xpcluster.kmeans_plusplus(X, 2, n_local_trials=0)
+    with pytest.raises(ValueError, match="NaN"):
+        xpcluster.kmeans_plusplus(np.where(X > 3, np.nan, X), 2)
+    # zero-weight samples are never picked
+    w = np.zeros(20)
+    w[[3, 8, 11]] = 1.0
+    for seed in range(5):
+        _, indices = xpcluster.kmeans_plusplus(X, 3, sample_weight=w, random_state=seed)
+        assert sorted(indices.tolist()) == [3, 8, 11]
+
+
+def test_elkan_with_one_cluster_warns_as_sklearn():
+    with pytest.warns(RuntimeWarning, match="algorithm='elkan' doesn't make sense for a single cluster"):
+        KMeans(1, algorithm="elkan").fit(mixture())
+
+
+def test_sklearn_citizen():
+    """With scikit-learn installed: its base classes, warnings users filter on, set_output, HTML repr."""
+    import sklearn.base
+    import sklearn.exceptions
+
+    from xpcluster import BisectingKMeans, KMedians, KMedoids, MiniBatchKMeans
+
+    for cls in (KMeans, MiniBatchKMeans, BisectingKMeans, KMedoids, KMedians):
+        est = cls(3)
+        assert isinstance(est, sklearn.base.BaseEstimator) and sklearn.base.is_clusterer(est)
+        assert isinstance(est, sklearn.base.TransformerMixin)
+        assert "<style>" in est._repr_html_()
+    assert issubclass(ConvergenceWarning, sklearn.exceptions.ConvergenceWarning)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error")
+        warnings.filterwarnings("ignore", category=sklearn.exceptions.ConvergenceWarning)
+        KMeans(4, n_init=1, random_state=0).fit(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [2.0, 2.0]] * 2))
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    X = mixture()
+    frame = KMeans(3, random_state=0).set_output(transform="pandas").fit(X).transform(X)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["kmeans0", "kmeans1", "kmeans2"]
+    np.testing.assert_allclose(frame.to_numpy(), KMeans(3, random_state=0).fit(X).transform(X))
+
+
 def test_non_finite_input(xp, backend):
     data = mixture()
     bad = data.copy()
@@ -359,10 +456,12 @@ def test_works_without_sklearn():
     """No import of scikit-learn anywhere in xpcluster (it is only asked for tags)."""
     script = textwrap.dedent(
         """
-        import sys
+        import sys, warnings
         sys.modules["sklearn"] = None  # any import of scikit-learn fails
         import numpy as np
-        from xpcluster.cluster import KMeans, NotFittedError
+        import xpcluster
+        from xpcluster.cluster import (BisectingKMeans, ConvergenceWarning, KMeans, KMedians, KMedoids,
+                                       MiniBatchKMeans, NotFittedError)
         X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
         try:
             KMeans(2).predict(X)
@@ -370,6 +469,22 @@ def test_works_without_sklearn():
             pass
         km = KMeans(2, random_state=0).fit(X)
         print(km.predict(X).tolist(), km.get_params()["n_clusters"])
+        assert ConvergenceWarning.__mro__[1] is UserWarning
+        assert repr(KMeans(3, init="random")) == "KMeans(init='random', n_clusters=3)"
+        assert km.set_params(n_clusters=3).n_clusters == 3
+        far = np.array([[0, 0], [0, 1], [1, 0], [50, 50], [50, 51], [51, 50]])
+        for cls in (MiniBatchKMeans, BisectingKMeans, KMedoids, KMedians):
+            model = cls(2, random_state=0).fit(far)
+            assert sorted(np.asarray(model.labels_).tolist()) == [0, 0, 0, 1, 1, 1], cls
+        centres, labels, inertia = xpcluster.k_means(X, 2, random_state=0)
+        assert inertia == 16.0
+        seeds, indices = xpcluster.kmeans_plusplus(X, 2, random_state=0)
+        assert (seeds == X[indices]).all()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            KMeans(3, n_init=1).fit(np.array([[0.0, 0], [0, 0], [1, 1]]))
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        assert "sklearn" not in [name.split(".")[0] for name in sys.modules if sys.modules[name] is not None]
         """
     )
     env = {k: v for k, v in os.environ.items() if k not in ("SCIPY_ARRAY_API", "XPCLUSTER_ARRAY_API")}

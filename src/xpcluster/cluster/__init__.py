@@ -4,8 +4,8 @@ from __future__ import annotations
 from ._base import NotFittedError
 from ._bisecting import BisectingKMeans, BisectingSplit
 from ._kmedians import KMedians
-from ._kmeans import ConvergenceWarning, KMeans
+from ._kmeans import ConvergenceWarning, KMeans, k_means, kmeans_plusplus
 from ._minibatch import MiniBatchKMeans
 from ._kmedoids import KMedoids
 
-__all__ = ["BisectingKMeans", "BisectingSplit", "ConvergenceWarning", "KMeans", "MiniBatchKMeans", "KMedians", "KMedoids", "NotFittedError"]
+__all__ = ["BisectingKMeans", "BisectingSplit", "ConvergenceWarning", "KMeans", "MiniBatchKMeans", "KMedians", "KMedoids", "NotFittedError", "k_means", "kmeans_plusplus"]

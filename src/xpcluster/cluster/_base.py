@@ -1,9 +1,11 @@
 """Shared estimator plumbing: parameters, input validation in the caller's namespace, fitted checks.
 
-Estimators keep scikit-learn's contract without importing scikit-learn: parameters are the
-keyword arguments of ``__init__`` stored unchanged, validation happens in ``fit``, fitted
-attributes end in ``_`` and live in the namespace and on the device of the data given to
-``fit``.  When scikit-learn is installed it recognises them through ``__sklearn_tags__``.
+Estimators keep scikit-learn's contract: parameters are the keyword arguments of
+``__init__`` stored unchanged, validation happens in ``fit``, fitted attributes end in ``_``
+and live in the namespace and on the device of the data given to ``fit``.  When
+scikit-learn is importable the estimators derive from its ``BaseEstimator``,
+``ClusterMixin`` and ``TransformerMixin`` (and our warnings and errors from its types);
+without it they stand on :class:`_StandaloneEstimator` and plain Python types.
 """
 from __future__ import annotations
 
@@ -22,13 +24,24 @@ from .._checks import Checks, raise_error
 from .._core.dtypes import to_compute_dtype
 from .._dispatch import resolve
 
+try:  # scikit-learn is optional: with it the estimators are its citizens, without it they stand alone
+    import sklearn.base as _sklearn_base
+    import sklearn.exceptions as _sklearn_exceptions
+except ImportError:
+    _sklearn_base = _sklearn_exceptions = None
+
+#: The base of :class:`xpcluster.cluster.ConvergenceWarning`: scikit-learn's, so that
+#: ``filterwarnings(category=sklearn.exceptions.ConvergenceWarning)`` catches ours too.
+CONVERGENCE_WARNING_BASE: type = UserWarning if _sklearn_exceptions is None else _sklearn_exceptions.ConvergenceWarning
+
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method that needs a fitted estimator is called before ``fit``."""
 
 
-class BaseEstimator:
-    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature."""
+class _StandaloneEstimator:
+    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature: what the
+    estimators share when scikit-learn is not installed."""
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -76,6 +89,44 @@ class BaseEstimator:
             if default is inspect.Parameter.empty or not _same(value, default):
                 shown.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class _ClusterFeatureNames:
+    """``get_feature_names_out``: the names of ``transform``'s columns, one per cluster."""
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the :meth:`transform` outputs: ``"<classname>0"``, ``"<classname>1"``, ...
+
+        ``input_features``, when given, must name the features seen in ``fit`` (as
+        scikit-learn checks); the names out do not depend on it."""
+        check_is_fitted(self, "labels_")
+        if input_features is not None:
+            given = list(input_features)
+            if len(given) != self.n_features_in_:
+                raise ValueError(f"input_features should have length equal to number of features "
+                                 f"({self.n_features_in_}), got {len(given)}")
+            seen = getattr(self, "feature_names_in_", None)
+            if seen is not None and given != list(seen):
+                raise ValueError("input_features is not equal to feature_names_in_")
+        fitted = getattr(self, "medoid_indices_", None)
+        n = (self.cluster_centers_ if fitted is None else fitted).shape[0]
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(n)], dtype=object)
+
+
+if _sklearn_base is None:
+
+    class BaseEstimator(_ClusterFeatureNames, _StandaloneEstimator):
+        """The estimators' base without scikit-learn: :class:`_StandaloneEstimator`."""
+
+else:
+
+    class BaseEstimator(_ClusterFeatureNames, _sklearn_base.ClusterMixin, _sklearn_base.TransformerMixin,
+                        _sklearn_base.BaseEstimator):
+        """scikit-learn's ``BaseEstimator`` with ``ClusterMixin`` and ``TransformerMixin``:
+        ``get_params``/``set_params``, ``clone``, the notebook HTML repr and ``set_output``
+        (``transform`` and ``fit_transform`` honour it for NumPy results) work as for
+        scikit-learn's own estimators."""
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -27,6 +27,7 @@ from .._core.init import build_kmeans_parallel, build_points, draw_kmeans_parall
 from .._core.update import update_centroids
 from .._placement import place_draw
 from ._base import (
+    CONVERGENCE_WARNING_BASE,
     scaled_distances,
     BaseEstimator,
     check_bool,
@@ -42,11 +43,14 @@ from ._base import (
     validate_data,
 )
 
-__all__ = ["KMeans", "ConvergenceWarning"]
+__all__ = ["KMeans", "ConvergenceWarning", "k_means", "kmeans_plusplus"]
 
 
-class ConvergenceWarning(UserWarning):
-    """The clustering found fewer distinct clusters than asked for (as scikit-learn warns)."""
+class ConvergenceWarning(CONVERGENCE_WARNING_BASE):
+    """The clustering found fewer distinct clusters than asked for (as scikit-learn warns).
+
+    A ``sklearn.exceptions.ConvergenceWarning`` when scikit-learn is importable (filters
+    and ``pytest.warns`` written for scikit-learn catch it), a ``UserWarning`` otherwise."""
 
 
 _INIT_NAMES = ("k-means++", "random", "k-means||")
@@ -122,14 +126,9 @@ def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: An
 
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
         centers, previous_labels, i, _, tol = state
-        result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, weights=weights, prepared=prepared)
-        mass = xp.astype(result.counts, result.sums.dtype)
-        sums, mass, labels = relocate_empty_clusters(
-            x, weights, centers, result.labels, result.sums, mass, xp=xp, caps=caps
+        new_centers, labels, _, unchanged, shift = lloyd_step(
+            x, weights, centers, previous_labels, prepared=prepared, xp=xp, caps=caps
         )
-        new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
-        unchanged = xp.all(labels == previous_labels)
-        shift = xp.sum((new_centers - centers) ** 2)
         return new_centers, labels, i + 1, unchanged | (shift <= tol), tol
 
     no_labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
@@ -138,6 +137,50 @@ def lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: An
     # tol rides in the state so that Dask computes it once, with the first persisted state.
     centers, _, n_iter, _, _ = caps.while_loop(keep_going, step, (centers, no_labels, start, not_yet, tol))
     return centers, n_iter
+
+
+def lloyd_step(x: Any, weights: Any, centers: Any, previous_labels: Any, *, xp: Any, caps: Any, prepared: Any = None,
+               with_inertia: bool = False) -> tuple[Any, Any, Any, Any, Any]:
+    """One Lloyd iteration: ``(new_centers, labels, inertia, unchanged, shift)``.
+
+    ``labels`` is the assignment to ``centers``, ``inertia`` its (weighted) inertia (None
+    unless ``with_inertia``), ``unchanged`` whether it equals ``previous_labels``, and
+    ``shift`` the squared move of the centres summed over centres."""
+    result = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=with_inertia,
+                           weights=weights, prepared=prepared)
+    mass = xp.astype(result.counts, result.sums.dtype)
+    sums, mass, labels = relocate_empty_clusters(
+        x, weights, centers, result.labels, result.sums, mass, xp=xp, caps=caps
+    )
+    new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
+    unchanged = xp.all(labels == previous_labels)
+    shift = xp.sum((new_centers - centers) ** 2)
+    return new_centers, labels, result.inertia if with_inertia else None, unchanged, shift
+
+
+#: Keyword arguments of ``verbose_step_core`` that are compile-time constants.
+STEP_STATIC = ("xp", "caps", "budget")
+
+
+def verbose_step_core(x: Any, weights: Any, centers: Any, previous_labels: Any, tol: Any, prepared: Any, *, xp: Any,
+                      caps: Any, budget: int) -> tuple[Any, ...]:
+    """:func:`lloyd_step` with the inertia, compiled on its own (``verbose`` fits print each
+    iteration, so the loop runs on the host one step at a time), and ``within``: the shift
+    compared with ``tol`` on the device, as :func:`lloyd` compares it."""
+    with memory_budget(budget):
+        new_centers, labels, _, unchanged, shift = lloyd_step(
+            x, weights, centers, previous_labels, xp=xp, caps=caps, prepared=prepared)
+        # The inertia in a pass of its own: the step's sums stay those of the silent loop
+        # (bit for bit), so verbose and silent fits give the same centres.
+        inertia = assign_labels(x, centers, xp=xp, caps=caps, with_inertia=True, weights=weights).inertia
+        return new_centers, labels, inertia, unchanged, shift, shift <= tol
+
+
+def final_core(x: Any, weights: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> tuple[Any, Any, Any]:
+    """``(labels, inertia, n_distinct)`` of the final assignment to ``centers``."""
+    with memory_budget(budget):
+        final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)
+        return final.labels, final.inertia, xp.count_nonzero(final.counts > 0)
 
 
 def relocate_empty_clusters(x: Any, weights: Any, centers: Any, labels: Any, sums: Any, mass: Any, *,
@@ -205,7 +248,12 @@ def _has_int64(xp: Any, device: Any) -> bool:
 
 
 def build_greedy_kmeans_plusplus(x: Any, weights: Any, draws: tuple[Any, Any], k: int, *, xp: Any, caps: Any) -> Any:
-    """Greedy k-means++ (Arthur & Vassilvitskii 2007), scikit-learn's variant.
+    """The rows of ``x`` that :func:`greedy_kmeans_plusplus_indices` picks."""
+    return caps.take_rows(x, greedy_kmeans_plusplus_indices(x, weights, draws, k, xp=xp, caps=caps))
+
+
+def greedy_kmeans_plusplus_indices(x: Any, weights: Any, draws: tuple[Any, Any], k: int, *, xp: Any, caps: Any) -> Any:
+    """Row indices of greedy k-means++ (Arthur & Vassilvitskii 2007), scikit-learn's variant.
 
     The first centre is drawn with probability proportional to the sample weight; each
     next one is the best of ``t = draws[1].shape[1]`` candidates drawn with probability
@@ -254,7 +302,7 @@ def build_greedy_kmeans_plusplus(x: Any, weights: Any, draws: tuple[Any, Any], k
 
     if k > 1:  # (a compiled loop traces its body even for no iterations)
         picks, _, _ = caps.fori_loop(1, k, pick_next, (picks, closest, potential))
-    return caps.take_rows(x, picks)
+    return picks
 
 
 def _distances_from(x: Any, origin: Any, dtype: Any, *, xp: Any, caps: Any) -> Callable[[Any], Any]:
@@ -548,8 +596,11 @@ def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, 
 # ---------------------------------------------------------------------------------------
 
 
-class _KMeansMixin:
-    """What KMeans and MiniBatchKMeans share once fitted: predict, transform, score, tags."""
+class _KMeansMixin(BaseEstimator):
+    """What KMeans and MiniBatchKMeans share once fitted: predict, transform, score, tags.
+
+    A subclass of the estimators' base, so that scikit-learn's ``set_output`` wraps the
+    ``transform`` and ``fit_transform`` defined here (it wraps methods where a class defines them)."""
 
     cluster_centers_: Any
 
@@ -670,17 +721,11 @@ class _KMeansMixin:
         """Fit, then return the distances of ``X`` to the centres (see :meth:`transform`)."""
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the :meth:`transform` outputs: ``"<classname>0"``, ``"<classname>1"``, ..."""
-        check_is_fitted(self)
-        prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
-
     def __sklearn_tags__(self) -> Any:
         return clusterer_tags()
 
 
-class KMeans(_KMeansMixin, BaseEstimator):
+class KMeans(_KMeansMixin):
     """K-means clustering with scikit-learn's interface, in the data's own array library.
 
     Lloyd's algorithm from greedy k-means++ seeding, as ``sklearn.cluster.KMeans``
@@ -817,6 +862,9 @@ class KMeans(_KMeansMixin, BaseEstimator):
         x = caps.persist(caps.known_rows(X))  # read once per iteration: kept materialised on Dask
         n, d = x.shape
         k = int(self.n_clusters)
+        if self.algorithm == "elkan" and k == 1:
+            warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                          RuntimeWarning, stacklevel=2)
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         refuse_non_finite(x, xp=xp, caps=caps)
@@ -845,16 +893,16 @@ class KMeans(_KMeansMixin, BaseEstimator):
                 run_x = xs if is_unit(run_s) and is_unit(s) else _scaled_data(x, run_s, caps)
             if init == "array":
                 draws = (scaled(draws[0], run_s),)
-            result = _Run(*_materialise(
-                run(run_x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
-                    caps=caps, budget=memory_budget_bytes()),
-                caps, xp,
-            ))
             factor = scale_value(run_s)
-            inertia = _read_number(result.inertia)
             if self.verbose:
-                print(f"Run {i}: inertia {unscaled_number(inertia, factor, 2)}, "
-                      f"{int(_read_number(result.n_iter))} iterations.")
+                result = self._verbose_run(run_x, weights, draws, init, k, factor, xp=xp, caps=caps)
+            else:
+                result = _Run(*_materialise(
+                    run(run_x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
+                        caps=caps, budget=memory_budget_bytes()),
+                    caps, xp,
+                ))
+            inertia = _read_number(result.inertia)
             if best is None or (
                 _lower(inertia, factor, best_inertia, best_factor) and not caps.read_bool(
                     caps.compiled(same_clustering_core, ("k", "xp", "caps", "budget"))(
@@ -880,6 +928,38 @@ class KMeans(_KMeansMixin, BaseEstimator):
         return self
 
 
+    def _verbose_run(self, x: Any, weights: Any, draws: tuple[Any, ...], init: str, k: int, factor: float, *,
+                     xp: Any, caps: Any) -> _Run:
+        """One run as ``fit_core`` makes it, stepped on the host to print scikit-learn's
+        progress lines (inertias in the data's unit; ``x`` is scaled by ``factor``)."""
+        budget = memory_budget_bytes()
+        centers = caps.compiled(seed_core, SEED_STATIC)(x, weights, draws, init=init, k=k, xp=xp, caps=caps,
+                                                         budget=budget)
+        print("Initialization complete")
+        tol = float(self.tol)
+        tol_scaled = xp.mean(xp.var(x, axis=0)) * tol if tol != 0 else xp.zeros_like(x[0, 0])
+        step = caps.compiled(verbose_step_core, STEP_STATIC)
+        with memory_budget(budget):  # the rows laid out once, as lloyd lays them out
+            prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
+        labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
+        n_iter = 0
+        for i in range(int(self.max_iter)):
+            centers, labels, inertia, unchanged, shift, within = _materialise(
+                step(x, weights, centers, labels, tol_scaled, prepared, xp=xp, caps=caps, budget=budget), caps, xp)
+            n_iter = i + 1
+            print(f"Iteration {i}, inertia {unscaled_number(_read_number(inertia), factor, 2)}.")
+            if caps.read_bool(unchanged):
+                print(f"Converged at iteration {i}: strict convergence.")
+                break
+            if caps.read_bool(within):
+                print(f"Converged at iteration {i}: center shift {unscaled_number(_read_number(shift), factor, 2)} "
+                      f"within tolerance {unscaled_number(_read_number(tol_scaled), factor, 2)}.")
+                break
+        labels, inertia, n_distinct = _materialise(
+            caps.compiled(final_core, PREDICT_STATIC)(x, weights, centers, xp=xp, caps=caps, budget=budget), caps, xp)
+        return _Run(centers, labels, inertia, xp.asarray(n_iter), n_distinct)
+
+
 def _lower(a: float, a_scale: float, b: float, b_scale: float) -> bool:
     """Whether inertia ``a`` (computed at scale ``a_scale``) is below ``b`` (at ``b_scale``):
     compared as computed when the scales agree, else in the data's unit."""
@@ -891,3 +971,134 @@ def _lower(a: float, a_scale: float, b: float, b_scale: float) -> bool:
 def _scaled_data(x: Any, s: Any, caps: Any) -> Any:
     """``x`` scaled by ``s`` for the passes of a fit (kept materialised on lazy backends)."""
     return x if is_unit(s) else caps.persist(scaled(x, s))
+
+
+# ---------------------------------------------------------------------------------------
+# scikit-learn's functions
+# ---------------------------------------------------------------------------------------
+
+#: Keyword arguments of ``plusplus_core`` that are compile-time constants.
+PLUSPLUS_STATIC = ("k", "xp", "caps", "budget")
+
+
+def plusplus_core(x: Any, weights: Any, draws: tuple[Any, Any], *, k: int, xp: Any, caps: Any, budget: int) -> Any:
+    """Row indices of the greedy k-means++ seeds of ``x`` (for :func:`kmeans_plusplus`)."""
+    with memory_budget(budget):
+        return greedy_kmeans_plusplus_indices(x, weights, draws, k, xp=xp, caps=caps)
+
+
+class _FunctionName:
+    """Names a public function in the messages of the shared validation helpers."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+
+def _caller(name: str) -> Any:
+    return type(name, (_FunctionName,), {})(name)
+
+
+def kmeans_plusplus(X, n_clusters, *, sample_weight=None, x_squared_norms=None, random_state=None,
+                    n_local_trials=None):
+    """Greedy k-means++ seeds of ``X``, as ``sklearn.cluster.kmeans_plusplus``, on any backend.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        The data, in any Array API library (or anything NumPy converts).
+    n_clusters : int
+        Number of seeds to pick.
+    sample_weight : array of shape (n_samples,) or float, optional
+        Weight of each sample: picks are drawn with probability proportional to it (a
+        zero-weight sample is never picked).
+    x_squared_norms : array of shape (n_samples,), optional
+        Accepted for scikit-learn's signature and checked for its length; not used: the
+        distances are computed from ``X`` itself (shifted and range-scaled, so that they
+        are exact also far from the origin and near the dtype's limits).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        Source of the host random draws (scikit-learn's order: NumPy input picks the rows
+        scikit-learn picks).
+    n_local_trials : int, optional
+        Candidates tried per seed; default ``2 + int(log(n_clusters))``.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        The picked rows of ``X``, in its namespace, device and compute dtype.
+    indices : array of shape (n_clusters,)
+        Their row indices (the namespace's default index dtype, on ``X``'s device).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster import kmeans_plusplus
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    >>> centers
+    array([[10.,  2.],
+           [ 1.,  0.]])
+    >>> indices
+    array([3, 2])
+    """
+    caller = _caller("kmeans_plusplus")
+    k = check_int(caller, "n_clusters", n_clusters, 1)
+    if n_local_trials is not None:
+        check_int(caller, "n_local_trials", n_local_trials, 1)
+    xp, _, X = validate_data(caller, X, reset=True)
+    caps = capabilities_for(xp)
+    n = X.shape[0]
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+    refuse_non_finite(X, xp=xp, caps=caps)
+    weights = check_sample_weight(sample_weight, X, xp=xp, caps=caps)
+    if x_squared_norms is not None:
+        length = np.shape(x_squared_norms)[0] if np.ndim(x_squared_norms) else 0
+        if np.ndim(x_squared_norms) != 1 or length != n:
+            raise ValueError(f"The length of x_squared_norms {length} should be equal to the length of "
+                             f"n_samples {n}.")
+    rng = _rng.random_source(random_state)
+    trials = 2 + int(np.log(k)) if n_local_trials is None else int(n_local_trials)
+    host = (_rng.draw_uniform(rng, 1), _rng.draw_uniform(rng, (k - 1) * trials).reshape(k - 1, trials))
+    draws = tuple(place_draw(h, X, xp, caps) for h in host)
+    s = range_scale(X, xp=xp, caps=caps, now=True)  # picks are the same at any scale; exact ones
+    indices = caps.compiled(plusplus_core, PLUSPLUS_STATIC)(
+        scaled(X, s), weights, draws, k=k, xp=xp, caps=caps, budget=memory_budget_bytes()
+    )
+    return caps.take_rows(X, indices), indices
+
+
+def k_means(X, n_clusters, *, sample_weight=None, init="k-means++", n_init="auto", max_iter=300, verbose=False,
+            tol=1e-4, random_state=None, copy_x=True, algorithm="lloyd", return_n_iter=False):
+    """K-means clustering as a function, as ``sklearn.cluster.k_means``: :class:`KMeans` fitted
+    with these parameters (see it for each), on any backend.
+
+    Returns
+    -------
+    centroid : array of shape (n_clusters, n_features)
+        ``cluster_centers_``, in ``X``'s namespace, device and compute dtype.
+    label : array of int32, shape (n_samples,)
+        ``labels_``.
+    inertia : float
+        ``inertia_``.
+    best_n_iter : int
+        ``n_iter_``; returned only with ``return_n_iter=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpcluster import k_means
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> centers, labels, inertia = k_means(X, n_clusters=2, random_state=0)
+    >>> labels
+    array([1, 1, 1, 0, 0, 0], dtype=int32)
+    >>> inertia
+    16.0
+    """
+    if not isinstance(return_n_iter, bool | np.bool_):
+        raise invalid_parameter(f"The 'return_n_iter' parameter of k_means must be an instance of 'bool'. "
+                                f"Got {return_n_iter!r} instead.")
+    est = KMeans(n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, verbose=verbose, tol=tol,
+                 random_state=random_state, copy_x=copy_x, algorithm=algorithm).fit(X, sample_weight=sample_weight)
+    if return_n_iter:
+        return est.cluster_centers_, est.labels_, est.inertia_, est.n_iter_
+    return est.cluster_centers_, est.labels_, est.inertia_

@@ -1,5 +1,6 @@
 """BisectingKMeans: scikit-learn's quality, an exact hierarchy, the NumPy answer on every backend."""
 import doctest
+import inspect
 import math
 import warnings
 
@@ -11,6 +12,7 @@ from array_api_extra.testing import lazy_xp_function
 import xpcluster
 from xpcluster.cluster import BisectingKMeans, BisectingSplit, NotFittedError
 from xpcluster.cluster import _bisecting
+from xpcluster.cluster._base import InvalidParameterError
 from backends import raises, settle, to_numpy
 
 # On "jax_jit" predict and transform run under jax.jit; on "dask" they may not compute anything.
@@ -356,11 +358,153 @@ def test_unfitted(xp):
         ({"tol": -0.1}, "'tol' parameter"),
         ({"bisecting_strategy": "smallest"}, "'bisecting_strategy' parameter"),
         ({"random_state": 1.5}, "cannot be used to seed"),
+        ({"init": 5}, "'init' parameter of BisectingKMeans must be a str among .* or a callable"),
+        ({"algorithm": "full"}, "'algorithm' parameter of BisectingKMeans must be a str among \\['lloyd', 'elkan'\\]"),
+        ({"algorithm": None}, "'algorithm' parameter"),
+        ({"copy_x": 1}, "'copy_x' parameter of BisectingKMeans must be an instance of 'bool'"),
+        ({"copy_x": "yes"}, "'copy_x' parameter"),
+        ({"verbose": -1}, "'verbose' parameter of BisectingKMeans must be an int in the range \\[0, inf\\) or a bool"),
+        ({"verbose": 1.5}, "'verbose' parameter"),
+        ({"verbose": "yes"}, "'verbose' parameter"),
     ],
 )
 def test_bad_parameters(params, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as error:
         BisectingKMeans(**{"n_clusters": 3, **params}).fit(X)
+    if "random_state" not in params:  # a seed is refused by the rng helper, as SciPy and KMeans do
+        assert isinstance(error.value, InvalidParameterError)
+
+
+def test_signature_is_scikit_learns():
+    names = list(inspect.signature(BisectingKMeans).parameters)
+    assert names == ["n_clusters", "init", "n_init", "random_state", "max_iter", "verbose", "tol", "copy_x",
+                     "algorithm", "bisecting_strategy"]
+    params = BisectingKMeans().get_params()
+    assert (params["verbose"], params["copy_x"], params["algorithm"]) == (0, True, "lloyd")
+
+
+def test_elkan_and_copy_x_false_change_nothing(xp, backend):
+    """'elkan' runs the same Lloyd iterations; copy_x=False still never writes to X."""
+    x = xp.asarray(X)
+    model = BisectingKMeans(**PARAMS, algorithm="elkan", copy_x=False).fit(x)
+    np.testing.assert_array_equal(to_numpy(x), X)
+    reference = fitted(xp, backend)
+    np.testing.assert_array_equal(to_numpy(model.cluster_centers_), to_numpy(reference.cluster_centers_))
+    np.testing.assert_array_equal(to_numpy(model.labels_), to_numpy(reference.labels_))
+    assert model.hierarchy_ == reference.hierarchy_
+
+
+def test_verbose_prints_each_split(capsys):
+    model = BisectingKMeans(3, random_state=0, verbose=1).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    splits = [line for line in lines if line.startswith("Bisection ")]
+    assert [line.split(":")[0] for line in splits] == ["Bisection 1/2", "Bisection 2/2"]
+    for line, h in zip(splits, model.hierarchy_):
+        assert f"node {h.parent} ({h.parent_size} samples" in line
+        assert f"nodes {h.left} ({h.left_size} samples" in line and f"{h.right} ({h.right_size} samples" in line
+    printed = [line for line in lines if line.startswith("New centroids from bisection: ")]
+    assert len(printed) == 2
+    # the first split's two centres (one row per line of the printed array)
+    first = " ".join(lines[lines.index(printed[0]):lines.index(splits[1])]).split(": ", 1)[1]
+    values = np.array([float(v) for v in first.replace("[", " ").replace("]", " ").split()])
+    np.testing.assert_allclose(values, model.node_centers_[1:3].ravel(), rtol=1e-6)
+    BisectingKMeans(3, random_state=0, verbose=False).fit(X)
+    BisectingKMeans(3, random_state=0).fit(X)
+    assert capsys.readouterr().out == ""
+
+
+# -- a callable init ------------------------------------------------------------------------
+
+SQUARE = np.random.default_rng(5).uniform(-1.0, 1.0, size=(200, 2))
+
+
+@pytest.mark.parametrize("returned", ["native", "host"])
+def test_callable_init_gives_the_split_its_centres_imply(xp, returned):
+    """One Lloyd step from centres above and below the x axis: the children are the means of
+    the points below and above it -- a split no draw chose -- and the callable is called as
+    scikit-learn calls it, once per run."""
+    calls = []
+
+    def above_and_below(X, n_clusters, random_state):
+        calls.append((array_api_compat.array_namespace(X), X.shape, n_clusters, random_state))
+        centres = np.array([[0.0, -0.5], [0.0, 0.5]])
+        if returned == "host":
+            return centres
+        xp_x = array_api_compat.array_namespace(X)
+        return xp_x.asarray(centres, dtype=X.dtype, device=array_api_compat.device(X))
+
+    x = xp.asarray(SQUARE)
+    rng = np.random.RandomState(0)
+    model = BisectingKMeans(2, init=above_and_below, n_init=2, max_iter=1, random_state=rng).fit(x)
+    assert calls == [(array_api_compat.array_namespace(x), (200, 2), 2, rng)] * 2
+    below = SQUARE[:, 1] < 0
+    pair = np.stack([SQUARE[below].mean(axis=0), SQUARE[~below].mean(axis=0)])
+    expect_native(model.node_centers_, x, xp.float64)
+    np.testing.assert_allclose(to_numpy(model.node_centers_)[1:], pair, rtol=1e-12)
+    np.testing.assert_array_equal(to_numpy(model.labels_), sq_distances(SQUARE, pair).argmin(axis=1))
+    check_hierarchy(model, SQUARE)
+    # centres left and right of the y axis split the square the other way
+    sideways = BisectingKMeans(2, init=lambda X, n_clusters, random_state: np.array([[-0.5, 0.0], [0.5, 0.0]]),
+                               max_iter=1).fit(x)
+    left = SQUARE[:, 0] < 0
+    np.testing.assert_allclose(to_numpy(sideways.node_centers_)[1:],
+                               np.stack([SQUARE[left].mean(axis=0), SQUARE[~left].mean(axis=0)]), rtol=1e-12)
+
+
+def test_callable_init_sees_the_leaf_it_splits(xp, backend):
+    """Each call gets the observations of the leaf being split (in order, in X's units and
+    namespace); with its first two rows as starts every backend gives NumPy's hierarchy."""
+    seen = []
+
+    def first_two(X, n_clusters, random_state):
+        seen.append(to_numpy(X))
+        return X[:n_clusters, :]  # (the standard's indexing: every axis named)
+
+    small = blobs(n=120, d=2, k=3, seed=2)
+    # Beyond float64's safe range, so the fit scales the data and must scale the callable's
+    # starts with it; by a power of two, so the answer is exactly 2**500 times small's.
+    data = small * 2.0**500
+    expected = BisectingKMeans(3, init=lambda X, n_clusters, random_state: X[:n_clusters, :]).fit(small)
+    model = BisectingKMeans(3, init=first_two).fit(xp.asarray(data))
+    assert len(seen) == 2
+    np.testing.assert_array_equal(seen[0], data)
+    first = model.hierarchy_[0]
+    node = np.where(sq_distances(data, to_numpy(model.node_centers_)[[first.left, first.right]]).argmin(axis=1) == 0,
+                    first.left, first.right)
+    np.testing.assert_array_equal(seen[1], data[node == model.hierarchy_[1].parent])
+    np.testing.assert_allclose(to_numpy(model.cluster_centers_), expected.cluster_centers_ * 2.0**500, rtol=1e-12)
+    np.testing.assert_array_equal(to_numpy(model.labels_), expected.labels_)
+    check_hierarchy(model, data)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda X: X[:3, :], r"The shape of the initial centers \(3, 2\) does not match the number of clusters 2"),
+        (lambda X: X[:1, :], r"The shape of the initial centers \(1, 2\) does not match the number of clusters 2"),
+        (lambda X: X[:2, :1], r"\(2, 1\) does not match the number of features of the data 2"),
+        (lambda X: X[0, :], r"The shape of the initial centers \(2,\) does not match"),
+        (lambda X: np.full((2, 2), np.nan), "The centres returned by init contains NaN or infinity"),
+        (lambda X: np.array([["a", "b"], ["c", "d"]]), "The centres returned by init must hold real numbers"),
+        (lambda X: None, "The centres returned by init must hold real numbers"),
+    ],
+)
+def test_bad_callable_init_returns_are_refused(xp, bad, match):
+    x = xp.asarray(SQUARE)
+    with pytest.raises(ValueError, match=match):
+        BisectingKMeans(2, init=lambda X, n_clusters, random_state: bad(X)).fit(x)
+    np.testing.assert_array_equal(to_numpy(x), SQUARE)
+
+
+def test_callable_init_centres_too_far_for_the_dtype():
+    data = SQUARE.astype(np.float32)
+    far = np.array([[0.0, 0.0], [1e18, 1e18]], dtype=np.float32)  # |c|^2 still fits float32
+    model = BisectingKMeans(2, init=lambda X, n_clusters, random_state: far).fit(data)
+    np.testing.assert_array_equal(model.cluster_centers_[1], far[1])  # no members: the centre stays
+    assert model.hierarchy_[0].left_size == len(data)
+    with pytest.raises(ValueError, match="The centres returned by init lie too far from the data"):
+        BisectingKMeans(2, init=lambda X, n_clusters, random_state: far * 100).fit(data)
 
 
 def test_jax_predict_and_transform_make_no_implicit_transfers():

@@ -16,12 +16,14 @@ from .._core.dtypes import widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled, unscaled_checked
 from .._core.update import update_centroids
 from .._placement import place_draw
-from ._kmeans import unscaled_number
+from ._kmeans import _as_centers, unscaled_number
 from ._base import (
     scaled_distances,
     BaseEstimator,
+    check_bool,
     check_int,
     check_real,
+    check_verbose,
     check_sample_weight,
     clusterer_tags,
     fitted_input,
@@ -35,6 +37,7 @@ __all__ = ["BisectingKMeans", "BisectingSplit"]
 
 _INIT_NAMES = ("random", "k-means++")
 _STRATEGIES = ("biggest_inertia", "largest_cluster")
+_ALGORITHMS = ("lloyd", "elkan")
 
 
 class BisectingSplit(NamedTuple):
@@ -71,11 +74,22 @@ class BisectingKMeans(BaseEstimator):
     ----------
     n_clusters : int, default=8
         Number of clusters (leaves of the hierarchy).
-    init : {'random', 'k-means++'}, default='random'
+    init : {'random', 'k-means++'} or callable, default='random'
         Initialisation of each 2-means: 'random' draws two distinct observations with
         probability proportional to their weights; 'k-means++' draws the first that way and
         the second with probability proportional to weight times squared distance to the
         first (no greedy trials, unlike scikit-learn's k-means++).
+
+        A callable is called as scikit-learn calls it, ``init(X_leaf, 2,
+        random_state=random_state)``, once per 2-means run (``n_init`` times per split):
+        ``X_leaf`` holds the observations of the leaf being split, in ``X``'s namespace,
+        device and compute dtype and in ``X``'s own units (scikit-learn passes them
+        centred on the mean of ``X``; here they are as given), ``random_state`` is the
+        NumPy ``RandomState``/``Generator`` that ``random_state`` resolves to (the object
+        itself when one is given).  It must return 2 centres of shape ``(2, n_features)``,
+        finite, in ``X``'s namespace and device or anything NumPy converts (host
+        values are moved to ``X``'s device); anything else raises ``ValueError``.
+        Sample weights take no part in a callable's choice.
     n_init : int, default=1
         2-means runs per split; the one with the lowest inertia is kept (a later run must be
         lower by a relative 1e-6, as in scikit-learn, so that rounding never decides).
@@ -84,11 +98,26 @@ class BisectingKMeans(BaseEstimator):
         every backend gives the NumPy answer for a given seed.  None: NumPy's global state.
     max_iter : int, default=300
         Most Lloyd iterations of one 2-means run.
+    verbose : int or bool, default=0
+        When positive, ``fit`` prints one line per split (the leaf split, its size and
+        SSE, the children's) and the two new centres, as scikit-learn prints
+        ``New centroids from bisection: ...``.  Printing reads the centres to the host (a
+        synchronisation; a compute on Dask).  Per-iteration lines, which scikit-learn's
+        inner Lloyd prints, are not printed: the 2-means loop runs compiled.
     tol : float, default=1e-4
         A 2-means run stops when the squared movement of its two centres (the sum over both
         and over the features) is at most ``tol``, or as soon as an assignment repeats the
         previous one.  As in scikit-learn's ``BisectingKMeans``, ``tol`` is used as is, not
         scaled by the data's variance (as ``KMeans`` scales it).
+    copy_x : bool, default=True
+        Accepted for scikit-learn's signature.  ``X`` is never modified, whatever its
+        value: scikit-learn centres ``X`` in place when it is False, this implementation
+        never writes to its input (read-only arrays and immutable JAX arrays fit alike).
+    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+        The inner 2-means algorithm, accepted for scikit-learn's signature.  Both give
+        the same result here: 'elkan' runs the same Lloyd iterations as 'lloyd' (same
+        centres, labels and hierarchy for the same seed); with two centres per 2-means
+        there is little for Elkan's bounds to skip, and one engine keeps one answer.
     bisecting_strategy : {'biggest_inertia', 'largest_cluster'}, default='biggest_inertia'
         Which leaf to split next: the one with the largest SSE, or the one with the most
         observations (counted without weights, as scikit-learn does).  Ties go to the
@@ -166,7 +195,10 @@ class BisectingKMeans(BaseEstimator):
         n_init=1,
         random_state=None,
         max_iter=300,
+        verbose=0,
         tol=1e-4,
+        copy_x=True,
+        algorithm="lloyd",
         bisecting_strategy="biggest_inertia",
     ):
         self.n_clusters = n_clusters
@@ -174,7 +206,10 @@ class BisectingKMeans(BaseEstimator):
         self.n_init = n_init
         self.random_state = random_state
         self.max_iter = max_iter
+        self.verbose = verbose
         self.tol = tol
+        self.copy_x = copy_x
+        self.algorithm = algorithm
         self.bisecting_strategy = bisecting_strategy
 
     def __sklearn_tags__(self) -> Any:
@@ -203,10 +238,19 @@ class BisectingKMeans(BaseEstimator):
         max_iter = check_int(self, "max_iter", self.max_iter, 1)
         tol = check_real(self, "tol", self.tol, 0.0)
         n_init = check_int(self, "n_init", self.n_init, 1)
-        if not isinstance(self.init, str) or self.init not in _INIT_NAMES:
+        verbose = check_verbose(self, self.verbose)
+        # Validated for scikit-learn's contract only: X is never written to (see copy_x).
+        check_bool(self, "copy_x", self.copy_x)
+        if not isinstance(self.algorithm, str) or self.algorithm not in _ALGORITHMS:
             raise invalid_parameter(
-                f"The 'init' parameter of BisectingKMeans must be a str among {list(_INIT_NAMES)}. "
-                f"Got {self.init!r} instead."
+                f"The 'algorithm' parameter of BisectingKMeans must be a str among {list(_ALGORITHMS)}. "
+                f"Got {self.algorithm!r} instead."
+            )
+        given_init = callable(self.init)
+        if not given_init and (not isinstance(self.init, str) or self.init not in _INIT_NAMES):
+            raise invalid_parameter(
+                f"The 'init' parameter of BisectingKMeans must be a str among {list(_INIT_NAMES)} "
+                f"or a callable. Got {self.init!r} instead."
             )
         if not isinstance(self.bisecting_strategy, str) or self.bisecting_strategy not in _STRATEGIES:
             raise invalid_parameter(
@@ -251,12 +295,17 @@ class BisectingKMeans(BaseEstimator):
             inside = node == parent
             subset = caps.persist(caps.known_rows(X[inside]))
             subset_weights = None if sample_weight is None else caps.persist(caps.known_rows(weights[inside]))
+            if given_init:
+                seeds = _given_starts(self.init, unscaled(subset, scale), n_init, rng, scale, xp=xp, caps=caps,
+                                      checks=checks)
             subset, subset_weights = _padded(subset, subset_weights, xp)
-            uniforms = place_draw(rng.uniform(size=(n_init, 2)), X, xp, caps)
+            if not given_init:
+                seeds = place_draw(rng.uniform(size=(n_init, 2)), X, xp, caps)
             nodes = place_draw(np.asarray([parent, left, right]), X, xp, caps)
             pair, node, stats = split(
-                X, weights, node, subset, subset_weights, uniforms, nodes,
-                tol=tol, init=self.init, max_iter=max_iter, xp=xp, caps=caps, budget=budget,
+                X, weights, node, subset, subset_weights, seeds, nodes,
+                tol=tol, init="given" if given_init else self.init, max_iter=max_iter, xp=xp, caps=caps,
+                budget=budget,
             )
             node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
             left_size, right_size = (_host_float(stats[i], caps) for i in range(2))
@@ -268,6 +317,8 @@ class BisectingKMeans(BaseEstimator):
             hierarchy.append(
                 BisectingSplit(parent, left, right, parent_size, parent_sse, int(left_size), int(right_size), left_sse, right_sse)
             )
+            if verbose:
+                _print_split(s, k, hierarchy[-1], unscaled(pair, scale), caps)
 
         leaf_nodes = tuple(sorted(leaves))
         node_centres = xp.concat(centres, axis=0)
@@ -421,25 +472,32 @@ def _root_core(x: Any, w: Any, *, xp: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def _split_core(
-    x: Any, w: Any, node: Any, subset: Any, subset_w: Any, uniforms: Any, nodes: Any,
+    x: Any, w: Any, node: Any, subset: Any, subset_w: Any, seeds: Any, nodes: Any,
     *, tol: float, init: str, max_iter: int, xp: Any, caps: Any, budget: int,
 ):
     """One split: 2-means on the parent's observations (``subset``), then the parent's
     observations of ``x`` moved to the children (``nodes``: parent, left, right, placed on
-    the device like the draws).  Returns ``(pair, node, stats)``, see :func:`_bisect` and
-    :func:`_relabel`."""
+    the device like the draws).  ``seeds``: see :func:`_bisect`.  Returns ``(pair, node,
+    stats)``, see :func:`_bisect` and :func:`_relabel`."""
     with memory_budget(budget):
-        pair = _bisect(subset, subset_w, uniforms, tol, init=init, max_iter=max_iter, xp=xp, caps=caps)
+        pair = _bisect(subset, subset_w, seeds, tol, init=init, max_iter=max_iter, xp=xp, caps=caps)
         return (pair, *_relabel(x, w, node, pair, nodes[0], nodes[1], nodes[2], xp=xp, caps=caps))
 
 
-def _bisect(x: Any, w: Any, uniforms: Any, tol: float, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
-    """The two centres (2, d) of the best of ``uniforms.shape[0]`` weighted 2-means runs
-    (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part."""
+def _bisect(x: Any, w: Any, seeds: Any, tol: float, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
+    """The two centres (2, d) of the best of ``seeds.shape[0]`` weighted 2-means runs
+    (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part.
+
+    ``seeds[r]`` seeds run ``r``: two uniforms for 'random' and 'k-means++', or (for
+    ``init == 'given'``, a callable's) the two starting centres themselves, ``(2, d)``.
+    """
     wide = widest_float(xp, array_api_compat.device(x))
 
     def run(r: Any) -> tuple[Any, Any]:
-        start = _two_starting_centres(x, w, uniforms[r, :], init, wide, xp=xp, caps=caps)
+        if init == "given":
+            start = seeds[r, :, :]
+        else:
+            start = _two_starting_centres(x, w, seeds[r, :], init, wide, xp=xp, caps=caps)
         return _two_means(x, w, start, tol, max_iter, wide, xp=xp, caps=caps)
 
     def keep_better(r: Any, best: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -450,7 +508,7 @@ def _bisect(x: Any, w: Any, uniforms: Any, tol: float, *, init: str, max_iter: i
     # One traced run for all of them (a compiler sees the loop body once).
     device = array_api_compat.device(x)
     nothing = (xp.zeros((2, x.shape[1]), dtype=x.dtype, device=device), xp.asarray(math.inf, dtype=wide, device=device))
-    return caps.fori_loop(0, uniforms.shape[0], keep_better, nothing)[0]
+    return caps.fori_loop(0, seeds.shape[0], keep_better, nothing)[0]
 
 
 def _pick(mass: Any, u: Any, fallback: Any, *, xp: Any) -> Any:
@@ -598,6 +656,45 @@ def _leaf_to_split(leaves: dict[int, tuple[int, float]], strategy: str) -> int:
         if size >= 2 and key > best_key:
             best, best_key = leaf, key
     return best
+
+
+def _given_starts(init: Any, leaf: Any, n_init: int, rng: Any, scale: Any, *, xp: Any, caps: Any,
+                  checks: Checks) -> Any:
+    """The starting centres a callable ``init`` returns for each of ``n_init`` runs on the
+    observations ``leaf`` (the data's units, unpadded), validated, scaled like the data
+    and stacked to ``(n_init, 2, d)``.
+
+    Centres so far out that a squared distance to them (or the ``|c|^2`` term of its
+    expansion) could overflow the dtype are refused: the assignment would compare inf or
+    NaN, meaningless rather than merely poor.  The scaled data lies well inside this bound
+    (its safe range), so ``|x - c|^2 <= d (|x| + |c|)^2`` stays finite below it.
+    """
+    limit = math.sqrt(float(xp.finfo(leaf.dtype).max) / (4 * max(1, leaf.shape[1])))
+    starts = []
+    for _ in range(n_init):
+        given = _as_centers(init(leaf, 2, random_state=rng), leaf, 2, xp=xp, caps=caps,
+                            what="The centres returned by init", checks=checks)
+        centres = scaled(given, scale)
+        if not caps.read_bool(caps.max_magnitude(centres) <= limit):
+            raise ValueError(
+                "The centres returned by init lie too far from the data for its dtype "
+                f"(largest magnitude {_host_float(caps.max_magnitude(given), caps):.4g}): their "
+                "squared distances would overflow; return centres within the data's range"
+            )
+        starts.append(centres)
+    return caps.persist(xp.stack(starts))
+
+
+def _print_split(s: int, k: int, split: BisectingSplit, pair: Any, caps: Any) -> None:
+    """``verbose``'s lines for split ``s``: the leaf split and the centres found (read to the host)."""
+    print(
+        f"Bisection {s + 1}/{k - 1}: node {split.parent} ({split.parent_size} samples, SSE "
+        f"{split.parent_sse:.6g}) into nodes {split.left} ({split.left_size} samples, SSE "
+        f"{split.left_sse:.6g}) and {split.right} ({split.right_size} samples, SSE {split.right_sse:.6g})."
+    )
+    # Element by element: a device array has no standard host copy (DLPack fails off the CPU).
+    host = np.asarray([[_host_float(pair[i, j], caps) for j in range(pair.shape[1])] for i in range(2)])
+    print(f"New centroids from bisection: {host}")
 
 
 def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:

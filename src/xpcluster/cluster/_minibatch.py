@@ -1,15 +1,17 @@
 """MiniBatchKMeans: scikit-learn's mini-batch k-means on every Array API backend.
 
-Each step draws a batch of rows (indices drawn on the host, rows gathered on the data's
-device), assigns it, and moves every centre towards its batch members with a per-centre
-learning rate ``1 / n_k`` (``n_k`` the weight it has received so far), then gives centres
-that receive too little a random batch row.  One step is one compiled function
-(``minibatch_step_core``); the loop over steps and the early-stopping rule run on the host,
-reading the batch inertia of each step.
+Each step draws a batch of rows (uniforms drawn on the host in scikit-learn's order, located
+in the cdf of the sample weights and gathered on the data's device), assigns it, and moves
+every centre towards its batch members with a per-centre learning rate ``1 / n_k`` (``n_k``
+the weight it has received so far), then gives centres that receive too little a random
+batch row.  One step is one compiled function (``minibatch_step_core``), followed by a
+second (``reassign_core``) only when a centre is to be moved; the loop over steps and the
+early-stopping rule run on the host, reading the batch inertia of each step.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import array_api_compat
@@ -49,31 +51,50 @@ from ._kmeans import (
 
 __all__ = ["MiniBatchKMeans"]
 
-#: Keyword arguments of ``minibatch_step_core`` that are compile-time constants.
-STEP_STATIC = ("reassign", "xp", "caps", "budget")
+#: Keyword arguments of the compiled step functions that are compile-time constants.
+STEP_STATIC = ("reassign", "limit", "xp", "caps", "budget")
+REASSIGN_STATIC = ("limit", "xp", "caps", "budget")
+CHOICE_STATIC = ("k", "xp", "caps")
 
 
-def minibatch_step_core(data: Any, pick: Any, batch_weights: Any, cdf: Any, centers: Any, counts: Any,
-                        reassign_rows: Any, ratio: Any, *, reassign: bool, xp: Any, caps: Any, budget: int):
-    """One mini-batch step.  Returns ``(centers, counts, batch_inertia, squared_shift, any_empty)``.
+def _batch_rows(data: Any, pick: Any, cdf: Any, *, xp: Any, caps: Any) -> Any:
+    """The rows of ``data`` a batch draw selects: ``pick`` is None (all of ``data``:
+    ``partial_fit``), row indices (``cdf`` None), or uniforms located in ``cdf``, the
+    cumulative normalised sample weights (NumPy's ``choice(n, m, p=weights / sum)``)."""
+    if pick is None:
+        return data
+    if cdf is None:
+        return caps.take_rows(data, pick)
+    # side="right": a row of weight 0 spans an empty interval of the cdf and is never drawn.
+    rows = xp.searchsorted(cdf, pick, side="right")
+    return caps.take_rows(data, xp.clip(rows, 0, data.shape[0] - 1))
 
-    The batch is ``data`` itself (``pick`` None: ``partial_fit``), its rows ``pick`` (integer
-    indices), or, with ``cdf`` (cumulative normalised sample weights), the rows where the
-    uniforms ``pick`` fall: weight-aware sampling, the batch rows then weighing 1 each.
+
+def _centres_to_reassign(total: Any, ratio: Any, limit: int, *, xp: Any) -> Any:
+    """scikit-learn's choice of centres to reassign: those whose weight is below ``ratio``
+    times the largest, at most ``limit`` (half the batch) of them, the lightest first."""
+    k = total.shape[0]
+    light = total < xp.astype(ratio, total.dtype) * xp.max(total)
+    # Rank of each centre by weight (ties by index): a k-by-k comparison, k is small.
+    ids = xp.arange(k, device=array_api_compat.device(total))
+    before = (total[None, :] < total[:, None]) | ((total[None, :] == total[:, None]) & (ids[None, :] < ids[:, None]))
+    rank = xp.sum(xp.astype(before, xp.int32), axis=1)
+    return light & (rank < limit)
+
+
+def minibatch_step_core(data: Any, pick: Any, batch_weights: Any, cdf: Any, centers: Any, counts: Any, ratio: Any,
+                        *, reassign: bool, limit: int, xp: Any, caps: Any, budget: int):
+    """One mini-batch step, up to the reassignment of starved centres.
+
+    Returns ``(centers, counts, batch_inertia, squared_shift, any_empty, n_reassign)``.
+    The batch is :func:`_batch_rows` of ``data``, weighing ``batch_weights`` (None: 1 each).
     A centre with batch weight ``m`` moves to ``(c * n + sum of its members) / (n + m)``
-    and its weight ``n`` grows by ``m``.  With ``reassign``, centres whose weight is below
-    ``ratio`` times the largest (at most ``reassign_rows.shape[0]`` of them, the lightest
-    first) jump to the batch rows ``reassign_rows`` and take the smallest weight of the
-    others, as scikit-learn does.  ``batch_inertia`` is measured before the move.
+    and its weight ``n`` grows by ``m``.  ``batch_inertia`` is measured before the move.
+    With ``reassign``, ``n_reassign`` counts the centres :func:`reassign_core` is to move
+    (0 otherwise): the host reads it to draw that many batch rows, as scikit-learn does.
     """
     with memory_budget(budget):
-        if pick is None:
-            batch = data
-        elif cdf is None:
-            batch = caps.take_rows(data, pick)
-        else:
-            rows = xp.searchsorted(cdf, pick, side="right")
-            batch = caps.take_rows(data, xp.clip(rows, 0, data.shape[0] - 1))
+        batch = _batch_rows(data, pick, cdf, xp=xp, caps=caps)
         result = assign_labels(batch, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True,
                                weights=batch_weights)
         wide = counts.dtype
@@ -89,26 +110,64 @@ def minibatch_step_core(data: Any, pick: Any, batch_weights: Any, cdf: Any, cent
         moved = wide_centers + step
         new_centers = xp.where(has_members[:, None], xp.astype(moved, centers.dtype), centers)
         if reassign:
-            new_centers, total = _reassign_light_centres(batch, new_centers, total, reassign_rows, ratio, xp=xp,
-                                                         caps=caps)
+            chosen = _centres_to_reassign(total, ratio, limit, xp=xp)
+            n_reassign = xp.sum(xp.astype(chosen, xp.int32))
+        else:
+            n_reassign = xp.zeros((), dtype=xp.int32, device=array_api_compat.device(total))
         shift = xp.sum((new_centers - centers) ** 2)
-        return new_centers, total, result.inertia, shift, xp.any(total == 0)
+        return new_centers, total, result.inertia, shift, xp.any(total == 0), n_reassign
 
 
-def _reassign_light_centres(batch: Any, centers: Any, total: Any, rows: Any, ratio: Any, *, xp: Any, caps: Any):
-    k = total.shape[0]
-    limit = rows.shape[0]
-    light = total < xp.astype(ratio, total.dtype) * xp.max(total)
-    # Rank of each centre by weight (ties by index): a k-by-k comparison, k is small.
-    ids = xp.arange(k, device=array_api_compat.device(total))
-    before = (total[None, :] < total[:, None]) | ((total[None, :] == total[:, None]) & (ids[None, :] < ids[:, None]))
-    rank = xp.sum(xp.astype(before, xp.int32), axis=1)
-    chosen = light & (rank < limit)
-    slot = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, 0, limit - 1)
-    replacements = caps.take_rows(batch, xp.take(rows, slot, axis=0))
-    centers = xp.where(chosen[:, None], xp.astype(replacements, centers.dtype), centers)
-    lightest_kept = xp.min(xp.where(chosen, xp.full_like(total, math.inf), total))
-    return centers, xp.where(chosen, lightest_kept, total)
+def reassign_core(data: Any, picks: Any, cdf: Any, before: Any, centers: Any, counts: Any, ratio: Any, *,
+                  limit: int, xp: Any, caps: Any, budget: int):
+    """The reassignment ending a step.  Returns ``(centers, counts, squared_shift, any_empty)``.
+
+    The centres :func:`_centres_to_reassign` chooses (in index order) jump to the batch rows
+    ``picks`` selects (:func:`_batch_rows`; ``limit`` of them, the host's draw padded) and
+    take the smallest weight of the others, as scikit-learn does ("don't reset them too
+    small, to avoid instant reassignment").  ``squared_shift`` is the whole step's move
+    from ``before``, the centres the step started from.
+    """
+    with memory_budget(budget):
+        replacements = _batch_rows(data, picks, cdf, xp=xp, caps=caps)
+        chosen = _centres_to_reassign(counts, ratio, limit, xp=xp)
+        slot = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, 0, limit - 1)
+        moved = xp.take(xp.astype(replacements, centers.dtype), slot, axis=0)
+        centers = xp.where(chosen[:, None], moved, centers)
+        lightest_kept = xp.min(xp.where(chosen, xp.full_like(counts, math.inf), counts))
+        counts = xp.where(chosen, lightest_kept, counts)
+        shift = xp.sum((centers - before) ** 2)
+        return centers, counts, shift, xp.any(counts == 0)
+
+
+def weighted_choice_round_core(p: Any, found: Any, n_found: Any, uniforms: Any, *, k: int, xp: Any, caps: Any):
+    """One round of NumPy's ``choice(n, k, replace=False, p=p)``, on the device.
+
+    NumPy locates ``k - n_found`` uniforms in the cdf of ``p`` (the rows found so far
+    weighing 0), keeps the distinct rows in order of first appearance and repeats with
+    fresh uniforms until it has ``k``.  ``uniforms`` holds this round's draws in front,
+    padded to ``k``.  Returns ``(p, found, n_found)``: chosen rows weigh 0, ``found`` holds
+    the rows in the order NumPy returns them."""
+    n = p.shape[0]
+    device = array_api_compat.device(p)
+    cdf = xp.cumulative_sum(p)
+    cdf = cdf / cdf[-1]
+    new = xp.clip(xp.astype(xp.searchsorted(cdf, uniforms, side="right"), found.dtype), 0, n - 1)
+    slots = xp.arange(k, device=device)
+    valid = slots < (k - n_found)
+    repeated = (new[None, :] == new[:, None]) & valid[None, :] & (slots[None, :] < slots[:, None])
+    first = valid & ~xp.any(repeated, axis=1)
+    position = n_found + xp.astype(xp.cumulative_sum(xp.astype(first, xp.int32)), n_found.dtype) - 1
+    lands = (position[None, :] == xp.astype(slots, position.dtype)[:, None]) & first[None, :]
+    landed = xp.sum(xp.where(lands, new[None, :], xp.zeros_like(new)[None, :]), axis=1)
+    found = xp.where(xp.any(lands, axis=1), landed, found)
+    rows = xp.arange(n, dtype=found.dtype, device=device)
+
+    def drop(j: Any, p: Any) -> Any:  # one row at a time: O(n) memory, k is small
+        return xp.where(first[j] & (rows == new[j]), xp.zeros_like(p), p)
+
+    p = caps.fori_loop(0, k, drop, p)
+    return p, found, n_found + xp.astype(xp.sum(xp.astype(first, xp.int32)), n_found.dtype)
 
 
 def labels_inertia_core(x: Any, weights: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> tuple[Any, Any]:
@@ -119,10 +178,24 @@ def labels_inertia_core(x: Any, weights: Any, centers: Any, *, xp: Any, caps: An
 
 
 def _draw_rows(rng: Any, n: int, m: int) -> np.ndarray:
-    """``m`` row indices in ``[0, n)``, uniformly with replacement."""
+    """``m`` row indices in ``[0, n)``, uniformly with replacement (``randint``)."""
     if isinstance(rng, np.random.Generator):
         return np.asarray(rng.integers(0, n, size=m), dtype=np.int64)
     return np.asarray(rng.randint(0, n, size=m), dtype=np.int64)
+
+
+def _unit_weights(weights: Any, x: Any, xp: Any) -> Any:
+    """``weights``, or 1 for every row of ``x`` (``sample_weight=None``, as scikit-learn
+    reads it): the draws that depend on the weights then do not depend on how they came."""
+    if weights is not None:
+        return weights
+    return xp.ones((x.shape[0],), dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def _normalised(weights: Any, wide: Any, xp: Any) -> Any:
+    """``weights / sum`` in their own dtype, then widened: scikit-learn's ``p``, which NumPy
+    converts to float64 before its cumulative sum."""
+    return xp.astype(weights / xp.sum(weights), wide)
 
 
 class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
@@ -145,7 +218,8 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
     batch_size : int, default=1024
         Rows per batch.
     verbose : int, default=0
-        Print the batch inertia of each step when positive.
+        When positive, print scikit-learn's progress lines: each seeding and its inertia,
+        the mean batch inertia of each step, reassignments and why the steps stopped.
     compute_labels : bool, default=True
         Compute ``labels_`` and ``inertia_`` on the whole data once fitted.
     random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default=None
@@ -157,10 +231,13 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         Stop after this many steps without improvement of the smoothed batch inertia
         (None disables this rule).
     init_size : int or None, default=None
-        Rows used for seeding; default ``3 * batch_size`` (at least ``3 * n_clusters``).
+        Rows drawn (with replacement) for each seeding and for the validation set that
+        judges the seedings; default ``3 * batch_size``, or ``3 * n_clusters`` when that
+        is fewer than ``n_clusters``; a given value below ``n_clusters`` becomes
+        ``3 * n_clusters`` with a ``RuntimeWarning``; at most ``n_samples``.
     n_init : 'auto' or int, default='auto'
         Number of seedings tried; 'auto': 1 for 'k-means++', 'k-means||' and an array, 3
-        otherwise.
+        for 'random' and a callable.
     reassignment_ratio : float, default=0.01
         Centres whose weight is below this fraction of the largest are given a random
         batch row (at every ``10 * n_clusters`` rows seen, and whenever a centre has none).
@@ -186,8 +263,14 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
 
     Notes
     -----
-    Batch rows are drawn uniformly with replacement (``sample_weight`` makes the draw
-    weight-aware, on the device, and the batch rows then weigh 1), as scikit-learn does.
+    The random draws are scikit-learn's, in its order (batches as
+    ``choice(n, batch_size, p=sample_weight / sum)``, the batch rows then weighing 1;
+    seeding subsamples; ``init='random'`` as ``choice(init_size, n_clusters,
+    replace=False, p=...)``; reassignments), so for NumPy input with an int or
+    ``RandomState`` seed the fit follows scikit-learn's, and ``sample_weight=None`` draws
+    what all-ones weights draw.  Where more than half a batch of centres is starved with
+    equal weights, scikit-learn picks among the ties in NumPy's (unstable) ``argsort``
+    order, here the lowest index first.
     Every step reads its batch inertia on the host for the early-stopping rule: on JAX one
     compiled step per batch; on Dask each step computes its batch (the rows it gathers
     from the persisted data), so Dask suits ``MiniBatchKMeans`` less than ``KMeans``.
@@ -243,22 +326,26 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         check_real(self, "reassignment_ratio", self.reassignment_ratio, 0.0)
 
     def _sizes(self, n: int, k: int) -> tuple[int, int]:
-        """(batch size, seeding sample size) for ``n`` rows, as scikit-learn sizes them."""
+        """(batch size, seeding sample size) for ``n`` rows, by scikit-learn's rules: the
+        batch is at most ``n``; ``init_size`` defaults to 3 batches (``3 * n_clusters``
+        when that is fewer than ``n_clusters`` rows), a given one below ``n_clusters``
+        becomes ``3 * n_clusters`` with scikit-learn's warning, and both are at most ``n``."""
         batch = min(int(self.batch_size), n)
         init_size = self.init_size
         if init_size is None:
-            init_size = max(3 * batch, 3 * k)
+            init_size = 3 * batch
+            if init_size < k:
+                init_size = 3 * k
         elif init_size < k:
-            import warnings
-
             warnings.warn(f"init_size={init_size} should be larger than n_clusters={k}. Setting it to "
                           "min(3*n_clusters, n_samples)", RuntimeWarning, stacklevel=3)
             init_size = 3 * k
         return batch, min(int(init_size), n)
 
-    def _reassign_due(self, rows: int) -> bool:
-        """scikit-learn's rule: every ``10 * n_clusters`` rows seen, or when a centre has none."""
-        self._n_since_last_reassign += rows
+    def _reassign_due(self) -> bool:
+        """scikit-learn's rule: every ``10 * n_clusters`` rows seen (counted in batches of
+        the batch size fixed at the first fit or partial_fit), or when a centre has none."""
+        self._n_since_last_reassign += self._batch_size
         if self._any_empty or self._n_since_last_reassign >= 10 * int(self.n_clusters):
             self._n_since_last_reassign = 0
             return True
@@ -275,7 +362,8 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
 
     def _seed(self, x: Any, weights: Any, k: int, init_size: int, rng: Any, s: Any, given: Any, *, xp: Any,
               caps: Any, checks: Any) -> Any:
-        """Seeding as ``_init_centroids`` does: on ``init_size`` random rows when fewer than n.
+        """Seeding as scikit-learn's ``_init_centroids`` does: on ``init_size`` rows drawn
+        with ``randint`` when fewer than n (drawn for every ``init``, as there).
 
         ``x`` is the data in its own unit (a callable ``init`` sees it so); the seeding
         computes on it scaled by ``s`` and the centres come back scaled."""
@@ -286,43 +374,86 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
                 x = caps.take_rows(x, index)
                 weights = None if weights is None else xp.take(weights, index, axis=0)
         if given is not None:
-            name, draws = "array", (given,)
+            name, draws = "array", (scaled(given, s),)
+        elif isinstance(self.init, str) and self.init == "random":
+            name, draws = "random", (self._weighted_distinct_rows(x, weights, k, rng, xp=xp, caps=caps),)
         else:
             name, draws = draw_seeding(self.init, x, weights, k, rng, xp=xp, caps=caps, checks=checks)
-        if name == "array":
-            draws = (scaled(draws[0], s),)
+            if name == "array":
+                draws = (scaled(draws[0], s),)
         return caps.compiled(seed_core, SEED_STATIC)(scaled(x, s), weights, draws, init=name, k=k, xp=xp, caps=caps,
                                                       budget=memory_budget_bytes())
 
+    @staticmethod
+    def _weighted_distinct_rows(x: Any, weights: Any, k: int, rng: Any, *, xp: Any, caps: Any) -> Any:
+        """``init='random'``: scikit-learn's ``choice(n, k, replace=False, p=weights / sum)``
+        (unit weights for None), with NumPy's draws, the weights staying on the device.
+
+        NumPy's algorithm draws in rounds whose sizes depend on the rows already found, so
+        each round reads one number (how many rows it found) on the host."""
+        w = _unit_weights(weights, x, xp)
+        if not caps.read_bool(xp.count_nonzero(w > 0) >= k):
+            raise ValueError(f"init='random' needs at least n_clusters={k} samples of positive weight among "
+                             f"the {x.shape[0]} rows it seeds from (see init_size); got fewer")
+        # The widest float, as the uniforms are placed: the cdf is located in their dtype.
+        p = _normalised(w, widest_float(xp, array_api_compat.device(x)), xp)
+        found = place_draw(np.zeros(k, dtype=np.int64), x, xp, caps)
+        n_found = xp.zeros((), dtype=found.dtype, device=array_api_compat.device(found))
+        run = caps.compiled(weighted_choice_round_core, CHOICE_STATIC)
+        have = 0
+        while have < k:  # every round finds at least one row: at most k rounds
+            draws = np.zeros(k)
+            draws[: k - have] = _rng.draw_uniform(rng, k - have)
+            p, found, n_found = _materialise(run(p, found, n_found, place_draw(draws, x, xp, caps), k=k, xp=xp,
+                                                 caps=caps), caps, xp)
+            have = int(_read_number(n_found))
+        return found
+
     # ------------------------------------------------------------------ one step
 
-    def _step(self, data: Any, pick: Any, batch_weights: Any, cdf: Any, rows: int, centers: Any, *, xp: Any,
-              caps: Any):
-        """One step on ``data`` from ``centers`` (both in one scale).  Returns the new centres
-        (in that scale), the batch inertia and the squared shift."""
+    def _step(self, data: Any, pick: Any, batch_weights: Any, cdf: Any, host_pick: Any, rows: int, centers: Any,
+              rng: Any, *, xp: Any, caps: Any):
+        """One step on ``data`` from ``centers`` (both in one scale), with scikit-learn's
+        draws: the reassignment draws ``choice(rows, n_reassign, replace=False)`` batch
+        positions only when there is a centre to move.  ``host_pick`` is the host copy of
+        the batch draw ``pick`` (None: the batch is ``data``).  Returns the new centres (in
+        that scale), the batch inertia and the squared shift."""
         k = int(self.n_clusters)
-        limit = min(k, rows // 2)
-        reassign = self._reassign_due(rows) and self.reassignment_ratio > 0 and limit > 0
-        reassign_rows = None
-        if reassign:
-            host_rows = np.asarray(self._rng.choice(rows, size=limit, replace=False), dtype=np.int64)
-            reassign_rows = place_draw(host_rows, data, xp, caps)
-        ratio = xp.asarray(float(self.reassignment_ratio), dtype=self._counts.dtype,
-                           device=array_api_compat.device(self._counts))
-        run = caps.compiled(minibatch_step_core, STEP_STATIC)
-        centers, counts, inertia, shift, any_empty = _materialise(
-            run(data, pick, batch_weights, cdf, centers, self._counts, reassign_rows, ratio,
-                reassign=reassign, xp=xp, caps=caps, budget=memory_budget_bytes()),
+        limit = min(k, rows // 2)  # scikit-learn moves at most half a batch of centres
+        reassign = self._reassign_due() and self.reassignment_ratio > 0 and limit > 0
+        device = array_api_compat.device(self._counts)
+        ratio = xp.asarray(float(self.reassignment_ratio), dtype=self._counts.dtype, device=device)
+        budget = memory_budget_bytes()
+        step = caps.compiled(minibatch_step_core, STEP_STATIC)
+        new_centers, counts, inertia, shift, any_empty, n_reassign = _materialise(
+            step(data, pick, batch_weights, cdf, centers, self._counts, ratio, reassign=reassign, limit=limit,
+                 xp=xp, caps=caps, budget=budget),
             caps, xp,
         )
+        n_reassign = int(_read_number(n_reassign)) if reassign else 0
+        if n_reassign:
+            positions = np.asarray(rng.choice(rows, replace=False, size=n_reassign), dtype=np.int64)
+            if self.verbose:
+                print(f"[MiniBatchKMeans] Reassigning {n_reassign} cluster centers.")
+            # Padded to a fixed length (the padding is never used) so that one compiled
+            # function serves every count.
+            positions = np.concatenate([positions, np.repeat(positions[:1], limit - n_reassign)])
+            picks = positions if host_pick is None else host_pick[positions]
+            move = caps.compiled(reassign_core, REASSIGN_STATIC)
+            new_centers, counts, shift, any_empty = _materialise(
+                move(data, place_draw(picks, data, xp, caps), cdf, centers, new_centers, counts, ratio, limit=limit,
+                     xp=xp, caps=caps, budget=budget),
+                caps, xp,
+            )
         self._counts = counts
         self._any_empty = caps.read_bool(any_empty)
-        return centers, inertia, shift
+        return new_centers, inertia, shift
 
-    def _start_state(self, like: Any, k: int, xp: Any) -> None:
+    def _start_state(self, like: Any, k: int, batch: int, xp: Any) -> None:
         device = array_api_compat.device(like)
         self._counts = xp.zeros((k,), dtype=widest_float(xp, device), device=device)
         self._n_since_last_reassign = 0
+        self._batch_size = batch
         self._any_empty = True
 
     # ------------------------------------------------------------------ fit
@@ -337,7 +468,8 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         y : None
             Ignored.
         sample_weight : array of shape (n_samples,) or float, optional
-            Weight of each sample: batches are drawn with probability proportional to it.
+            Weight of each sample: batches are drawn with probability proportional to it
+            (None: all weigh 1, with the same draws as all ones).
 
         Returns
         -------
@@ -356,6 +488,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         refuse_non_finite(x, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps, checks=checks)
         batch, init_size = self._sizes(n, k)
+        self._init_size = init_size  # scikit-learn's private attribute, which its tests read
         n_init = self._resolved_n_init(default=3)
         given = self._given_centres(x, k, xp=xp, caps=caps, checks=checks)
         # Everything below computes on the data scaled by a power of two into the dtype's safe
@@ -365,7 +498,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         factor = scale_value(s)
         xs = _scaled_data(x, s, caps)
         tol = _read_number(xp.mean(xp.var(xs, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
-        self._rng = rng = _rng.random_source(self.random_state)
+        rng = _rng.random_source(self.random_state)
 
         # Seedings, each on its own subsample, judged on one validation subsample.
         valid_index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
@@ -373,30 +506,32 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         w_valid = None if weights is None else xp.take(weights, valid_index, axis=0)
         best, best_inertia = None, math.inf
         for i in range(n_init):
+            if self.verbose:
+                print(f"Init {i + 1}/{n_init} with method {self.init}")
             centers = self._seed(x, weights, k, init_size, rng, s, given, xp=xp, caps=caps, checks=checks)
             inertia = _read_number(caps.compiled(score_core, PREDICT_STATIC)(x_valid, w_valid, centers, xp=xp, caps=caps,
                                                                        budget=memory_budget_bytes()))
             if self.verbose:
-                print(f"Init {i + 1}/{n_init}: inertia {unscaled_number(inertia, factor, 2)}")
+                print(f"Inertia for init {i + 1}/{n_init}: {unscaled_number(inertia, factor, 2)}")
             if best is None or inertia < best_inertia:
                 best, best_inertia = centers, inertia
         centers = best
-        self._start_state(x, k, xp)
+        self._start_state(x, k, batch, xp)
 
-        if weights is None:
-            cdf, sum_of_weights = None, float(n)
-        else:
-            wide = self._counts.dtype
-            cdf = xp.cumulative_sum(xp.astype(weights, wide))
-            sum_of_weights = _read_number(cdf[-1])
-            cdf = caps.persist(cdf / cdf[-1])
+        # Batches as scikit-learn draws them, with or without sample_weight:
+        # choice(n, batch, p=weights / sum) (uniforms located in the cdf, on the device), the
+        # batch rows then weighing 1 each (the weights are in the draw).
+        w = _unit_weights(weights, x, xp)
+        cdf = xp.cumulative_sum(_normalised(w, self._counts.dtype, xp))
+        cdf = caps.persist(cdf / cdf[-1])
+        sum_of_weights = float(n) if weights is None else _read_number(xp.sum(weights))
         n_steps = (int(self.max_iter) * n) // batch
         self._ewa_inertia, self._ewa_inertia_min, self._no_improvement = None, None, 0
         step = -1
         for step in range(n_steps):
-            host = _draw_rows(rng, n, batch) if cdf is None else _rng.draw_uniform(rng, batch)
-            centers, inertia, shift = self._step(xs, place_draw(host, x, xp, caps), None, cdf, batch, centers,
-                                                 xp=xp, caps=caps)
+            host = _rng.draw_uniform(rng, batch)
+            centers, inertia, shift = self._step(xs, place_draw(host, x, xp, caps), None, cdf, host, batch, centers,
+                                                 rng, xp=xp, caps=caps)
             shift = _read_number(shift) if tol > 0 else 0.0
             if self._converged(step, n_steps, n, batch, shift, tol, _read_number(inertia), factor):
                 break
@@ -418,11 +553,11 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
 
     def _converged(self, step: int, n_steps: int, n: int, batch: int, shift: float, tol: float,
                    batch_inertia: float, factor: float = 1.0) -> bool:
-        """scikit-learn's early stopping: centre moves within ``tol``, or no improvement of the
-        exponentially weighted average of the per-row batch inertia for
-        ``max_no_improvement`` steps.  The first step (inertia of the seeding) is ignored.
-        Values are those of the scaled data; ``factor`` (the scale) only unscales what
-        ``verbose`` prints."""
+        """scikit-learn's early stopping, and its progress lines with ``verbose``: centre
+        moves within ``tol``, or no improvement of the exponentially weighted average of
+        the per-row batch inertia for ``max_no_improvement`` steps.  The first step
+        (inertia of the seeding) is ignored.  Values are those of the scaled data;
+        ``factor`` (the scale) only unscales what ``verbose`` prints."""
         batch_inertia /= batch
         step += 1
         if step == 1:
@@ -440,13 +575,19 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
                   f"{unscaled_number(batch_inertia, factor, 2)}, "
                   f"ewa inertia: {unscaled_number(self._ewa_inertia, factor, 2)}")
         if tol > 0.0 and shift <= tol:
+            if self.verbose:
+                print(f"Converged (small centers change) at step {step}/{n_steps}")
             return True
         if self._ewa_inertia_min is None or self._ewa_inertia < self._ewa_inertia_min:
             self._no_improvement = 0
             self._ewa_inertia_min = self._ewa_inertia
         else:
             self._no_improvement += 1
-        return self.max_no_improvement is not None and self._no_improvement >= self.max_no_improvement
+        if self.max_no_improvement is not None and self._no_improvement >= self.max_no_improvement:
+            if self.verbose:
+                print(f"Converged (lack of improvement in inertia) at step {step}/{n_steps}")
+            return True
+        return False
 
     # ------------------------------------------------------------------ partial_fit
 
@@ -454,7 +595,9 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         """Update the centres with one batch: the rows of ``X``.
 
         The first call (on an unfitted estimator) seeds the centres from ``X``; every call
-        then makes one mini-batch step with all of ``X``.
+        then makes one mini-batch step with all of ``X``.  As in scikit-learn, the calls
+        share one random source of their own (a fresh one from ``random_state``, also
+        after ``fit``).
 
         Parameters
         ----------
@@ -484,25 +627,27 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         k = int(self.n_clusters)
         refuse_non_finite(x, xp=xp, caps=caps)
         weights = check_sample_weight(sample_weight, x, xp=xp, caps=caps, checks=checks)
-        if not hasattr(self, "_rng"):
-            self._rng = _rng.random_source(self.random_state)
+        if not hasattr(self, "_partial_rng"):
+            self._partial_rng = _rng.random_source(self.random_state)
+        rng = self._partial_rng
         # Each call computes on its batch (and the current centres) scaled by a power of two
         # into the dtype's safe range; the centres are kept in the data's unit.
         if not fitted:
             if n < k:
                 raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
-            _, init_size = self._sizes(n, k)
+            batch, init_size = self._sizes(n, k)
+            self._init_size = init_size
             self._resolved_n_init(default=3)  # warns as scikit-learn for an array with n_init > 1
             given = self._given_centres(x, k, xp=xp, caps=caps, checks=checks)
             s = range_scale(x, given, xp=xp, caps=caps, now=True)
-            centers = self._seed(x, weights, k, init_size, self._rng, s, given, xp=xp, caps=caps, checks=checks)
-            self._start_state(x, k, xp)
+            centers = self._seed(x, weights, k, init_size, rng, s, given, xp=xp, caps=caps, checks=checks)
+            self._start_state(x, k, batch, xp)
             self.n_steps_ = 0
         else:
             s = range_scale(x, self.cluster_centers_, xp=xp, caps=caps, now=True)
             centers = scaled(self.cluster_centers_, s)
         xs = scaled(x, s)
-        centers, _, _ = self._step(xs, None, weights, None, n, centers, xp=xp, caps=caps)
+        centers, _, _ = self._step(xs, None, weights, None, None, n, centers, rng, xp=xp, caps=caps)
         self.cluster_centers_ = caps.persist(
             unscaled_checked(centers, s, 1, xp=xp, checks=checks, what="a cluster centre")
         )

@@ -223,8 +223,12 @@ def test_bad_input_numpy(score):
 
 def test_bad_arguments():
     X, y = blobs()
-    with pytest.raises(ValueError, match="Unknown metric 'chebyshev'"):
-        metrics.silhouette_score(X, y, metric="chebyshev")
+    # scikit-learn's InvalidParameterError: a ValueError and a TypeError.
+    for bad in ("chebychev", 3, None):
+        for fn in (metrics.silhouette_score, metrics.silhouette_samples):
+            with pytest.raises(ValueError, match=rf"The 'metric' parameter of {fn.__name__} must be a str among .*'yule'.* or a callable. Got {bad!r} instead") as info:
+                fn(X, y, metric=bad)
+            assert isinstance(info.value, TypeError)
     for size in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match="sample_size must be a positive integer"):
             metrics.silhouette_score(X, y, sample_size=size)
@@ -366,3 +370,406 @@ def test_docstring_examples():
     with xpcluster.array_api_dispatch(False):
         result = doctest.testmod(metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --------------------------------------------------------------------------------------
+# silhouette: every metric of scikit-learn's pairwise_distances, its keywords, precomputed
+# matrices and sparse input
+
+import warnings  # noqa: E402
+
+import scipy.sparse as sp  # noqa: E402
+from sklearn.metrics import pairwise_distances  # noqa: E402
+
+SPARSE_FORMATS = (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.csc_array, sp.dok_matrix, sp.dok_array, sp.lil_matrix, sp.lil_array, sp.coo_array)
+BOOLEAN_METRICS = ("dice", "jaccard", "rogerstanimoto", "russellrao", "sokalsneath", "yule")
+HOST_METRICS = ("braycurtis", "canberra", "correlation", "hamming", "matching", "mahalanobis", *BOOLEAN_METRICS)
+_W4 = np.array([0.5, 2.0, 0.0, 1.0])
+
+#: (metric, kwds): native on every backend.
+NATIVE_CASES = [
+    ("euclidean", {}), ("l2", {}), ("nan_euclidean", {}), ("euclidean", {"squared": True}),
+    ("sqeuclidean", {}), ("sqeuclidean", {"w": _W4}),
+    ("manhattan", {}), ("cityblock", {}), ("l1", {}), ("cosine", {}),
+    ("chebyshev", {}), ("chebyshev", {"w": _W4}),
+    ("minkowski", {}), ("minkowski", {"p": 1}), ("minkowski", {"p": 3}), ("minkowski", {"p": 0.5}),
+    ("minkowski", {"p": 1.5, "w": _W4}), ("minkowski", {"p": np.inf}),
+    ("seuclidean", {}), ("seuclidean", {"V": np.array([1.0, 4.0, 0.25, 2.0])}),
+]
+
+
+def _case_id(case):
+    metric, kwds = case
+    return metric + "".join(f"-{key}" if isinstance(v, np.ndarray) else f"-{key}={v}" for key, v in kwds.items())
+
+
+def four_feature_data(n=120, seed=0):
+    X, y = blobs(n=n, d=4, centers=4, seed=seed, spread=2.0)
+    return X, y
+
+
+def lat_lon(n=90, seed=0):
+    """Latitudes and longitudes (radians) around three places."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.8, -1.2], [-0.3, 2.0], [0.1, 0.4]])
+    y = rng.integers(0, 3, size=n)
+    return centres[y] + rng.normal(scale=0.15, size=(n, 2)), y
+
+
+def test_metric_names_are_sklearns():
+    from sklearn.metrics.pairwise import _VALID_METRICS
+
+    names = {m for m, _ in NATIVE_CASES} | set(HOST_METRICS) | {"haversine"}
+    # wminkowski: listed by scikit-learn 1.9, gone from SciPy 1.17 (tested with the errors).
+    assert names == set(_VALID_METRICS) - {"wminkowski"}
+
+
+@pytest.mark.parametrize("case", NATIVE_CASES, ids=[_case_id(c) for c in NATIVE_CASES])
+def test_native_metric_equals_sklearn(case):
+    metric, kwds = case
+    X, y = four_feature_data()
+    ours = metrics.silhouette_samples(X, y, metric=metric, **kwds)
+    theirs = skm.silhouette_samples(X, y, metric=metric, **kwds)
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert relative_error(metrics.silhouette_score(X, y, metric=metric, **kwds), skm.silhouette_score(X, y, metric=metric, **kwds)) < 1e-9
+
+
+@pytest.mark.parametrize("metric", HOST_METRICS)
+def test_scipy_metric_equals_sklearn(metric):
+    X, y = four_feature_data()
+    if metric in BOOLEAN_METRICS:
+        X = X > np.median(X, axis=0)
+    elif metric in ("hamming", "matching"):  # the share of features that differ
+        X = np.round(X / 3)
+    else:
+        X = X - X.min(axis=0) + 0.5  # braycurtis and canberra are meant for positive data
+    ours = metrics.silhouette_samples(X, y, metric=metric)
+    np.testing.assert_allclose(ours, skm.silhouette_samples(X, y, metric=metric), rtol=1e-9, atol=1e-12)
+    assert np.ptp(ours) > 0.1  # a real distance, not a constant
+
+
+@pytest.mark.parametrize("metric, kwds", [("manhattan", {}), ("chebyshev", {}), ("minkowski", {"p": 3}), ("minkowski", {"p": 0.7})])
+def test_featurewise_metrics_on_wide_data(metric, kwds):
+    X, y = blobs(n=200, d=40, centers=3, seed=5, spread=4.0)  # several features per pass
+    expected = skm.silhouette_samples(X, y, metric=metric, **kwds)
+    np.testing.assert_allclose(metrics.silhouette_samples(X, y, metric=metric, **kwds), expected, rtol=1e-9, atol=1e-12)
+    with xpcluster.memory_budget(20_000):  # small tiles: more features per pass
+        np.testing.assert_allclose(metrics.silhouette_samples(X, y, metric=metric, **kwds), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_haversine_equals_sklearn():
+    X, y = lat_lon()
+    ours = metrics.silhouette_samples(X, y, metric="haversine")
+    np.testing.assert_allclose(ours, skm.silhouette_samples(X, y, metric="haversine"), rtol=1e-9, atol=1e-12)
+    # Not the Euclidean distance of the angles: longitudes shrink towards the poles.
+    assert np.abs(ours - skm.silhouette_samples(X, y)).max() > 1e-3
+
+
+def test_keywords_pass_through_like_sklearn():
+    X, y = four_feature_data()
+    p2 = metrics.silhouette_samples(X, y, metric="minkowski")
+    p3 = metrics.silhouette_samples(X, y, metric="minkowski", p=3)
+    assert np.abs(p3 - p2).max() > 1e-3  # p changes the distance...
+    np.testing.assert_allclose(p3, skm.silhouette_samples(X, y, metric="minkowski", p=3), rtol=1e-9)  # ...as in scikit-learn
+    np.testing.assert_allclose(p2, skm.silhouette_samples(X, y, metric="euclidean"), rtol=1e-9)
+    # SciPy's keywords reach SciPy: mahalanobis' VI, hamming's w.
+    VI = np.diag([1.0, 0.5, 2.0, 1.0])
+    ours = metrics.silhouette_samples(X, y, metric="mahalanobis", VI=VI)
+    np.testing.assert_allclose(ours, skm.silhouette_samples(X, y, metric="mahalanobis", VI=VI), rtol=1e-9)
+    assert np.abs(ours - metrics.silhouette_samples(X, y, metric="mahalanobis")).max() > 1e-3
+    Xi = np.round(X)
+    np.testing.assert_allclose(
+        metrics.silhouette_samples(Xi, y, metric="hamming", w=_W4),
+        skm.silhouette_samples(Xi, y, metric="hamming", w=_W4), rtol=1e-9, atol=1e-12,
+    )
+    # A callable gets the rows and the keywords.
+    seen = []
+
+    def scaled_manhattan(u, v, scale):
+        seen.append(scale)
+        return scale * np.abs(u - v).sum()
+
+    ours = metrics.silhouette_samples(X[:40], y[:40], metric=scaled_manhattan, scale=3.0)
+    np.testing.assert_allclose(ours, skm.silhouette_samples(X[:40], y[:40], metric="manhattan"), rtol=1e-9)
+    assert set(seen) == {3.0} and len(seen) >= 40 * 40
+    # scikit-learn's chunking keywords are accepted; working_memory is the budget.
+    np.testing.assert_allclose(metrics.silhouette_samples(X, y, working_memory=0.001, n_jobs=2, ensure_all_finite=True),
+                               skm.silhouette_samples(X, y), rtol=1e-9)
+
+
+def test_boolean_metrics_convert_with_sklearns_warning():
+    X, y = four_feature_data()
+    X = np.round(X - X.mean(axis=0)).clip(0, None)  # zeros and positive integers
+    with pytest.warns(UserWarning, match="Data was converted to boolean for metric jaccard"):
+        ours = metrics.silhouette_samples(X, y, metric="jaccard")
+    np.testing.assert_allclose(ours, metrics.silhouette_samples(X != 0, y, metric="jaccard"), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics.silhouette_samples(X != 0, y, metric="jaccard")  # booleans: nothing to say
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "chebyshev", "canberra"])
+def test_precomputed_equals_the_metric(metric):
+    X, y = four_feature_data()
+    X = X - X.min(axis=0) + 0.5
+    D = pairwise_distances(X, metric=metric)
+    expected = metrics.silhouette_samples(X, y, metric=metric)
+    np.testing.assert_allclose(metrics.silhouette_samples(D, y, metric="precomputed"), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(skm.silhouette_samples(D, y, metric="precomputed"), expected, rtol=1e-9, atol=1e-12)
+    for fmt in SPARSE_FORMATS:
+        ours = metrics.silhouette_samples(fmt(D), y, metric="precomputed")
+        assert type(ours) is np.ndarray
+        np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-12, err_msg=fmt.__name__)
+    # A subset: the matrix's rows and columns of the subset, drawn as scikit-learn draws it.
+    for data in (D, sp.csr_array(D), sp.lil_matrix(D)):
+        ours = metrics.silhouette_score(data, y, metric="precomputed", sample_size=50, random_state=7)
+        assert relative_error(ours, skm.silhouette_score(D, y, metric="precomputed", sample_size=50, random_state=7)) < 1e-9
+
+
+def test_precomputed_sparse_missing_entries_are_zero():
+    # Two tight pairs and a far point: the zeros of the pairs are left out of the sparse matrix.
+    D = np.array([[0.0, 0.0, 5.0, 5.0, 9.0], [0.0, 0.0, 5.0, 5.0, 9.0], [5.0, 5.0, 0.0, 0.0, 4.0],
+                  [5.0, 5.0, 0.0, 0.0, 4.0], [9.0, 9.0, 4.0, 4.0, 0.0]])
+    y = np.array([0, 0, 1, 1, 1])
+    S = sp.csr_array(D)
+    assert S.nnz == 16  # 9 zeros left out: the diagonal and the two pairs
+    np.testing.assert_allclose(metrics.silhouette_samples(S, y, metric="precomputed"),
+                               skm.silhouette_samples(D, y, metric="precomputed"), rtol=1e-12)
+
+
+def test_precomputed_integers_and_float32():
+    # scikit-learn's non-regression test for integer matrices (#22107).
+    assert metrics.silhouette_score([[0, 1, 2], [1, 0, 1], [2, 1, 0]], [0, 0, 1], metric="precomputed") == pytest.approx(1 / 6)
+    X, y = four_feature_data()
+    D32 = pairwise_distances(X).astype(np.float32)
+    ours = metrics.silhouette_samples(D32, y, metric="precomputed")
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, skm.silhouette_samples(D32.astype(np.float64), y, metric="precomputed"), atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine", "manhattan", "minkowski", "seuclidean", "chebyshev", "correlation"])
+def test_sparse_features_equal_dense(metric):
+    X, y = four_feature_data()
+    X = np.where(np.abs(X) < 3, 0.0, X)  # mostly zeros
+    expected = skm.silhouette_samples(X, y, metric=metric)
+    for fmt in SPARSE_FORMATS:
+        ours = metrics.silhouette_samples(fmt(X), y, metric=metric)
+        np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-12, err_msg=fmt.__name__)
+    S = sp.csc_matrix(X)
+    assert relative_error(metrics.silhouette_score(S, y, metric=metric, sample_size=60, random_state=3),
+                          skm.silhouette_score(X, y, metric=metric, sample_size=60, random_state=3)) < 1e-9
+    # float32 stays float32 and close to the float64 answer.
+    ours32 = metrics.silhouette_samples(sp.csr_array(X.astype(np.float32)), y, metric=metric)
+    assert ours32.dtype == np.float32
+    np.testing.assert_allclose(ours32, expected, atol=1e-5)
+
+
+def test_sparse_and_precomputed_inputs_are_not_modified():
+    X, y = four_feature_data()
+    D = pairwise_distances(X)
+    S = sp.csr_array(np.where(np.abs(X) < 2, 0.0, X))
+    S.has_sorted_indices = False  # tempt anything that would sort the indices in place
+    copies = [a.copy() for a in (S.data, S.indices, S.indptr)]
+    for array in (S.data, S.indices, S.indptr, D):
+        array.flags.writeable = False
+    for metric in ("euclidean", "cosine", "manhattan", "seuclidean"):
+        metrics.silhouette_samples(S, y, metric=metric)
+    metrics.silhouette_samples(D, y, metric="precomputed")
+    metrics.silhouette_samples(sp.csr_array(D), y, metric="precomputed")
+    for before, after in zip(copies, (S.data, S.indices, S.indptr)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_precomputed_and_metric_errors():
+    X, y = four_feature_data(n=12)
+    D = pairwise_distances(X)
+    with pytest.raises(ValueError, match=r"Precomputed metric requires shape \(n_queries, n_indexed\). Got \(12, 11\) for 12 indexed"):
+        metrics.silhouette_samples(D[:, :11], y, metric="precomputed")
+    with pytest.raises(ValueError, match=r"Got \(12, 11\) for 12 indexed"):
+        metrics.silhouette_samples(sp.csr_array(D[:, :11]), y, metric="precomputed")
+    for dtype in (np.float32, np.float64):
+        bad = D.astype(dtype)
+        bad[2, 2] = np.finfo(dtype).eps * 10  # within scikit-learn's tolerance
+        metrics.silhouette_samples(bad, y, metric="precomputed")
+        metrics.silhouette_samples(sp.csr_array(bad), y, metric="precomputed")
+        bad[2, 2] = np.finfo(dtype).eps * 1000
+        for data in (bad, sp.lil_array(bad)):
+            with pytest.raises(ValueError, match="The precomputed distance matrix contains non-zero elements on the diagonal"):
+                metrics.silhouette_samples(data, y, metric="precomputed")
+    with pytest.raises(ValueError, match="contains non-zero"):  # integers: exactly zero
+        metrics.silhouette_score([[1, 1, 2], [1, 0, 1], [2, 1, 0]], [0, 0, 1], metric="precomputed")
+    negative = D.copy()
+    negative[0, 5] = -1.0
+    for data in (negative, sp.csr_array(negative)):
+        with pytest.raises(ValueError, match="Negative values in data passed to `pairwise_distances`"):
+            metrics.silhouette_samples(data, y, metric="precomputed")
+    nan = D.copy()
+    nan[0, 5] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        metrics.silhouette_samples(nan, y, metric="precomputed")
+    with pytest.raises(ValueError, match="Input X contains NaN"):  # all of X is checked, as scikit-learn does
+        metrics.silhouette_score(nan, y, metric="precomputed", sample_size=3, random_state=0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'p'"):
+        metrics.silhouette_samples(D, y, metric="precomputed", p=3)
+    # metrics' own errors (SciPy's messages where SciPy has one)
+    with pytest.raises(TypeError, match=r"silhouette_samples\(\) got an unexpected keyword argument 'foo'"):
+        metrics.silhouette_samples(X, y, metric="euclidean", foo=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'p'"):
+        metrics.silhouette_samples(X, y, metric="manhattan", p=3)
+    with pytest.raises(TypeError):  # SciPy's own refusal of a keyword it does not know
+        metrics.silhouette_samples(X, y, metric="canberra", foo=1)
+    with pytest.raises(ValueError, match="Unknown Distance Metric: wminkowski"):
+        metrics.silhouette_samples(X, y, metric="wminkowski")
+    for p in (0, -1, "3", True):
+        with pytest.raises(ValueError, match="p must be a positive number"):
+            metrics.silhouette_samples(X, y, metric="minkowski", p=p)
+    with pytest.raises(ValueError, match="Weights must have same size as input vector. 3 vs. 4"):
+        metrics.silhouette_samples(X, y, metric="minkowski", w=np.ones(3))
+    with pytest.raises(ValueError, match="Input weights should be all non-negative"):
+        metrics.silhouette_samples(X, y, metric="sqeuclidean", w=np.array([1.0, -1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="Variance vector V must be of the same dimension"):
+        metrics.silhouette_samples(X, y, metric="seuclidean", V=np.ones(3))
+    with pytest.raises(ValueError, match="Haversine distance only valid in 2 dimensions"):
+        metrics.silhouette_samples(X, y, metric="haversine")
+    with pytest.raises(ValueError, match="missing_values=np.nan only"):
+        metrics.silhouette_samples(X, y, metric="nan_euclidean", missing_values=0)
+    with pytest.raises(ValueError, match="working_memory must be a non-negative number"):
+        metrics.silhouette_samples(X, y, working_memory=-1)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        metrics.silhouette_samples(sp.csr_array(np.where(X > 1, np.nan, X)), y)
+
+
+def test_other_scores_refuse_sparse_input():
+    X, y = four_feature_data()
+    for fn in (metrics.calinski_harabasz_score, metrics.davies_bouldin_score, metrics.inertia):
+        with pytest.raises(TypeError, match="dense data is required"):
+            fn(sp.csr_array(X), y)
+
+
+def _precomputed_peak(D, y, budget):
+    with xpcluster.memory_budget(budget):
+        tracemalloc.start()
+        try:
+            values = metrics.silhouette_samples(D, y, metric="precomputed")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    return values, peak
+
+
+def test_precomputed_memory_stays_within_the_budget():
+    n = 3000
+    X, y = blobs(n=n, d=2, centers=5)
+    D = pairwise_distances(X)  # 72 MB, the user's
+    budget = 2**20
+    values, peak = _precomputed_peak(D, y, budget)
+    # Row blocks of D (copied), tiles and their temporaries fit the budget; a copy of D, or
+    # an n-by-n mask of its checks, would be 9-72 MB.
+    outputs = 3 * n * 8  # silhouettes, the diagonal, joined from their chunks
+    assert peak < 1.25 * budget + 2 * outputs, f"peak {peak / 2**20:.2f} MiB"
+    rows = np.arange(0, n, 331)
+    np.testing.assert_allclose(values[rows], _reference_silhouette_rows(X, y, rows), rtol=1e-9)
+    _, sparse_peak = _precomputed_peak(sp.csr_array(D), y, budget)
+    assert sparse_peak < 1.25 * budget + 2 * outputs, f"sparse: peak {sparse_peak / 2**20:.2f} MiB"
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "jaccard"])
+def test_sparse_features_are_never_densified_whole(metric):
+    n, d = 600, 2000  # densified: 9.6 MB
+    X = sp.random_array((n, d), density=0.01, format="csr", rng=np.random.default_rng(0), dtype=np.float64)
+    y = np.random.default_rng(1).integers(0, 4, size=n)
+    budget = 2 * 2**20
+    with xpcluster.memory_budget(budget), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jaccard's boolean conversion
+        tracemalloc.start()
+        try:
+            values = metrics.silhouette_samples(X, y, metric=metric)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # Blocks of rows and of columns (densified, for manhattan and jaccard) and the tiles fit
+    # the budget; X itself (with its CSR copy of O(nnz)) and the outputs come on top.
+    assert peak < 1.25 * budget + 4 * X.data.nbytes + 4 * n * 8, f"peak {peak / 2**20:.2f} MiB"
+    rows = np.arange(0, n, 97)
+    dense = X[rows].toarray()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = pairwise_distances(dense, X.toarray(), metric=metric)
+    expected = []
+    for i, distances in zip(rows, full):
+        own = y == y[i]
+        a = distances[own].sum() / (own.sum() - 1)
+        b = min(distances[y == c].mean() for c in np.unique(y) if c != y[i])
+        expected.append((b - a) / max(a, b))
+    # atol: the sparse Euclidean distances come from the expansion, as scikit-learn's do.
+    np.testing.assert_allclose(values[rows], expected, rtol=1e-9, atol=1e-9)
+
+
+# every backend: the native metrics and precomputed matrices give the NumPy answer
+
+
+BACKEND_CASES = [
+    ("sqeuclidean", {"w": _W4}), ("cosine", {}), ("chebyshev", {}), ("chebyshev", {"w": _W4}),
+    ("minkowski", {"p": 3}), ("minkowski", {"p": 1.5, "w": _W4}), ("seuclidean", {}),
+    ("seuclidean", {"V": np.array([1.0, 4.0, 0.25, 2.0])}), ("euclidean", {"squared": True}),
+]
+
+
+def test_every_backend_native_metrics(xp, backend):
+    X, y = four_feature_data(n=90)
+    Xb, yb = xp.asarray(X), xp.asarray(y)
+    for metric, kwds in BACKEND_CASES:
+        expected = skm.silhouette_samples(X, y, metric=metric, **kwds)
+        placed = {key: xp.asarray(value) for key, value in kwds.items() if isinstance(value, np.ndarray)}
+        got = metrics.silhouette_samples(Xb, yb, metric=metric, **{**kwds, **placed})
+        assert type(got).__module__.split(".")[0] == type(Xb).__module__.split(".")[0]
+        np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-9, atol=1e-12, err_msg=_case_id((metric, kwds)))
+    score = metrics.silhouette_score(Xb, yb, metric="minkowski", p=3)
+    assert relative_error(to_numpy(score), skm.silhouette_score(X, y, metric="minkowski", p=3)) < 1e-9
+    L, z = lat_lon(n=60)
+    got = metrics.silhouette_samples(xp.asarray(L), xp.asarray(z), metric="haversine")
+    np.testing.assert_allclose(to_numpy(got), skm.silhouette_samples(L, z, metric="haversine"), rtol=1e-9, atol=1e-12)
+
+
+def test_every_backend_precomputed(xp, backend):
+    X, y = four_feature_data(n=90)
+    D = pairwise_distances(X, metric="manhattan")
+    expected = skm.silhouette_samples(X, y, metric="manhattan")
+    got = metrics.silhouette_samples(xp.asarray(D), xp.asarray(y), metric="precomputed")
+    assert type(got).__module__.split(".")[0] == type(xp.asarray(D)).__module__.split(".")[0]
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-9, atol=1e-12)
+    score = metrics.silhouette_score(xp.asarray(D), xp.asarray(y), metric="precomputed", sample_size=40, random_state=1)
+    assert relative_error(to_numpy(score), skm.silhouette_score(D, y, metric="precomputed", sample_size=40, random_state=1)) < 1e-9
+    got32 = metrics.silhouette_samples(xp.asarray(D.astype(np.float32)), xp.asarray(y), metric="precomputed")
+    assert got32.dtype == xp.float32
+    np.testing.assert_allclose(to_numpy(got32), expected, atol=1e-5)
+
+
+def test_every_backend_precomputed_errors(xp, backend):
+    X, y = four_feature_data(n=30)
+    D = pairwise_distances(X)
+    diagonal = D.copy()
+    diagonal[3, 3] = 1e-3
+    with raises(backend, ValueError, match="non-zero elements on the diagonal"):
+        settle(metrics.silhouette_samples(xp.asarray(diagonal), xp.asarray(y), metric="precomputed"))
+    negative = D.copy()
+    negative[4, 7] = -2.0
+    with raises(backend, ValueError, match="Negative values in data"):
+        settle(metrics.silhouette_samples(xp.asarray(negative), xp.asarray(y), metric="precomputed"))
+    with pytest.raises(ValueError, match="Precomputed metric requires shape"):
+        metrics.silhouette_samples(xp.asarray(D[:, :29]), xp.asarray(y), metric="precomputed")
+
+
+def test_every_backend_scipy_metrics_need_numpy_blocks(xp, backend):
+    X, y = four_feature_data(n=60)
+    X = X - X.min(axis=0) + 0.5
+    Xb, yb = xp.asarray(X), xp.asarray(y)
+    for metric in ("canberra", lambda u, v: float(np.abs(u - v).max())):
+        reference = "canberra" if isinstance(metric, str) else "chebyshev"
+        if backend in ("numpy", "numpy_readonly", "dask"):  # NumPy blocks: SciPy runs on them
+            got = metrics.silhouette_samples(Xb, yb, metric=metric)
+            np.testing.assert_allclose(to_numpy(got), skm.silhouette_samples(X, y, metric=reference), rtol=1e-9)
+        else:
+            with pytest.raises(TypeError, match="NumPy blocks"):
+                metrics.silhouette_samples(Xb, yb, metric=metric)

@@ -20,15 +20,26 @@ dispatch on, every score is computed in the input's own array library and on its
   have no value yet: the labels are ranked by sorting and up to ``n`` clusters are
   provisioned (empty ones are ignored), so the scores work under ``jax.jit`` too, in
   O(n) more memory; value checks there raise when the compiled program runs.
+* **Metrics**: the silhouette takes every metric of scikit-learn's ``pairwise_distances``,
+  a callable, and ``metric='precomputed'`` (a square distance matrix, dense of any library
+  or ``scipy.sparse``), with their keyword arguments.  Most are native; SciPy's others and
+  callables run on NumPy blocks (NumPy data, Dask arrays of NumPy blocks) and refuse
+  other arrays with a ``TypeError`` (see :func:`silhouette_samples`).
+* **Sparse input** (``scipy.sparse``, any format) is scored by the silhouette, a block of
+  rows at a time; the other scores need dense data (``TypeError``, as scikit-learn's).
 * **Bad input** raises scikit-learn's errors: fewer than 2 or more than ``n - 1``
-  distinct labels, inconsistent lengths, NaN or infinity in ``X``.
+  distinct labels, inconsistent lengths, NaN or infinity in ``X``, a precomputed matrix
+  that is not square, not zero on its diagonal or negative.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import math
 import numbers
-from typing import Any, NamedTuple
+import warnings
+from typing import Any, Iterator, NamedTuple
 
 import array_api_compat
 import numpy as np
@@ -36,8 +47,8 @@ import numpy as np
 from . import _rng
 from ._backends import capabilities_for
 from ._core.chunks import memory_budget, memory_budget_bytes
-from ._core.dtypes import to_compute_dtype
-from ._core.scale import range_scale, scaled, unscaled_checked
+from ._core.dtypes import compute_dtype, to_compute_dtype
+from ._core.scale import is_unit, range_scale, scaled, unscaled_checked
 from ._dispatch import resolve
 from ._checks import Checks, raise_error
 
@@ -48,17 +59,6 @@ __all__ = [
     "calinski_harabasz_score",
     "davies_bouldin_score",
 ]
-
-#: Silhouette distance metrics, with scikit-learn's aliases.
-_METRIC_ALIASES = {
-    "euclidean": "euclidean",
-    "l2": "euclidean",
-    "sqeuclidean": "sqeuclidean",
-    "manhattan": "manhattan",
-    "cityblock": "manhattan",
-    "l1": "manhattan",
-    "cosine": "cosine",
-}
 
 #: Up to this many clusters a distance tile is folded into per-cluster sums by a product
 #: with the columns' one-hot matrix (fast matmul); beyond it by segment sums.
@@ -331,6 +331,7 @@ def inertia(X, labels, centers=None, sample_weight=None):
     >>> float(inertia(X, [0, 0, 1, 1], centers=np.array([[0.0, 0.0], [10.0, 0.0]])))
     20.0
     """
+    _dense_only(X, "inertia")
     xp, _, (X, labels, centers, sample_weight) = resolve(X, labels, centers, sample_weight)
     caps = capabilities_for(xp)
     checks = Checks(caps)
@@ -380,165 +381,845 @@ def inertia(X, labels, centers=None, sample_weight=None):
 
 
 # --------------------------------------------------------------------------------------
-# Silhouette
+# Silhouette: the metric and its keyword arguments
 
 
-def _tile_distances(a: Any, b: Any, a_index: Any, b_index: Any, metric: str, xp: Any) -> Any:
+#: scikit-learn's metric names computed natively (standard-only, every backend): the
+#: distance the tiles compute, and the keyword arguments scikit-learn's (or SciPy's)
+#: function for the metric takes.
+_NATIVE_METRICS: dict[str, tuple[str, frozenset[str]]] = {
+    "euclidean": ("euclidean", frozenset({"squared"})),
+    "l2": ("euclidean", frozenset({"squared"})),
+    # X may not hold NaN (refused as scikit-learn refuses it), so nothing is missing and
+    # the NaN-Euclidean distance is the Euclidean one.
+    "nan_euclidean": ("euclidean", frozenset({"missing_values", "copy"})),
+    "sqeuclidean": ("sqeuclidean", frozenset({"w"})),
+    "manhattan": ("manhattan", frozenset()),
+    "cityblock": ("manhattan", frozenset()),
+    "l1": ("manhattan", frozenset()),
+    "cosine": ("cosine", frozenset()),
+    "chebyshev": ("chebyshev", frozenset({"w"})),
+    "minkowski": ("minkowski", frozenset({"p", "w"})),
+    # The Euclidean distance of the features divided by their standard deviations.
+    "seuclidean": ("euclidean", frozenset({"V"})),
+    "haversine": ("haversine", frozenset()),
+}
+
+#: SciPy's metrics without a native version here: ``scipy.spatial.distance.cdist`` on NumPy
+#: blocks ('matching' is SciPy's alias of 'hamming').
+_SCIPY_METRICS = frozenset({
+    "braycurtis", "canberra", "correlation", "dice", "hamming", "jaccard", "mahalanobis",
+    "matching", "rogerstanimoto", "russellrao", "sokalsneath", "yule",
+})
+
+#: The SciPy metrics of booleans: scikit-learn converts the data (nonzero is True).
+_BOOLEAN_METRICS = frozenset({"dice", "jaccard", "rogerstanimoto", "russellrao", "sokalsneath", "yule"})
+
+#: Listed by scikit-learn 1.9 but gone from SciPy 1.17, which then refuses it.
+_REMOVED_METRICS = frozenset({"wminkowski"})
+
+_VALID_METRICS = frozenset(_NATIVE_METRICS) | _SCIPY_METRICS | _REMOVED_METRICS | {"precomputed"}
+
+#: Keyword arguments of scikit-learn's ``pairwise_distances_chunked`` and
+#: ``pairwise_distances`` themselves, accepted with any metric.
+_CHUNKING_KEYWORDS = ("n_jobs", "working_memory", "ensure_all_finite")
+
+#: Tile distances that do not change (beyond rounding) when the data is shifted, so the
+#: data is centred first: the expansion |a|^2 - 2a.b + |b|^2 then loses less to rounding.
+_CENTRED = frozenset({"euclidean", "sqeuclidean", "manhattan", "chebyshev", "minkowski"})
+
+#: Tile distances that scale with the data (or do not change), so the data may be scaled
+#: by a power of two into the dtype's safe range without changing any silhouette.
+_SCALABLE = _CENTRED | {"cosine"}
+
+#: Tile distances that sparse blocks give by a sparse product, without densifying them.
+_SPARSE_PRODUCT = frozenset({"euclidean", "sqeuclidean", "cosine"})
+
+
+class _HostDistance:
+    """A SciPy metric (``scipy.spatial.distance.cdist``) or a user's callable, evaluated on
+    one NumPy block of pairs at a time.
+
+    Compared and hashed by identity: a compiled core takes it as a constant, and its
+    keyword arguments (arrays among them) are never hashed.
+    """
+
+    def __init__(self, metric: Any, kwds: dict[str, Any]) -> None:
+        self.metric = metric
+        self.kwds = kwds
+        self.boolean = metric in _BOOLEAN_METRICS if isinstance(metric, str) else False
+
+    @property
+    def name(self) -> str:
+        return self.metric if isinstance(self.metric, str) else getattr(self.metric, "__name__", repr(self.metric))
+
+    def with_kwds(self, **more: Any) -> "_HostDistance":
+        return _HostDistance(self.metric, {**self.kwds, **more})
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.boolean:
+            a, b = a != 0, b != 0
+        if isinstance(self.metric, str):
+            from scipy.spatial.distance import cdist
+
+            return cdist(a, b, metric=self.metric, **self.kwds)
+        out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                out[i, j] = self.metric(a[i], b[j], **self.kwds)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Distance:
+    """What a silhouette tile computes: a static argument of the compiled core.
+
+    ``name``: 'euclidean', 'sqeuclidean', 'manhattan', 'cosine', 'chebyshev', 'minkowski'
+    (with ``p``), 'haversine', 'precomputed' (tiles read from the matrix) or 'host' (tiles
+    from ``host``, a :class:`_HostDistance`).  ``step``: features per pass of a
+    featurewise tile (set with the tile shape).
+    """
+
+    name: str
+    p: float = 2.0
+    host: Any = None
+    step: int = 1
+
+
+class _Metric(NamedTuple):
+    """A validated ``metric`` with its keyword arguments."""
+
+    given: Any  # as the caller passed it, for messages
+    distance: _Distance
+    arrays: dict[str, Any]  # a native metric's per-feature 'w' or 'V', as given
+    working_memory: Any  # MiB for the chunks (scikit-learn's keyword), or None
+
+
+def _metric_error(metric: Any, caller: str) -> Exception:
+    from .cluster._base import invalid_parameter  # imported here: cluster imports much more
+
+    names = ", ".join(repr(name) for name in sorted(_VALID_METRICS))
+    return invalid_parameter(
+        f"The 'metric' parameter of {caller} must be a str among {{{names}}} or a callable. Got {metric!r} instead."
+    )
+
+
+def _unexpected(caller: str, key: str, metric: Any, allowed: frozenset[str]) -> TypeError:
+    takes = ", ".join(sorted(allowed)) or "no keyword arguments"
+    return TypeError(f"{caller}() got an unexpected keyword argument {key!r} (metric={metric!r} takes {takes})")
+
+
+def _check_chunking_keywords(kwds: dict[str, Any]) -> Any:
+    """Validate (and take out of ``kwds``) the keywords of scikit-learn's chunking
+    functions; return ``working_memory``.  ``n_jobs`` is accepted and has no effect (the
+    backend decides the parallelism); ``ensure_all_finite`` too: as in scikit-learn,
+    ``X`` is checked for NaN and infinity before any distance is computed."""
+    working_memory = kwds.pop("working_memory", None)
+    if working_memory is not None and (
+        isinstance(working_memory, bool) or not isinstance(working_memory, numbers.Real) or not working_memory >= 0
+    ):
+        raise ValueError(f"working_memory must be a non-negative number of MiB or None, got {working_memory!r}")
+    n_jobs = kwds.pop("n_jobs", None)
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)):
+        raise ValueError(f"n_jobs must be an int or None, got {n_jobs!r}")
+    finite = kwds.pop("ensure_all_finite", True)
+    if not (isinstance(finite, bool) or finite == "allow-nan"):
+        raise ValueError(f"ensure_all_finite must be a bool or 'allow-nan', got {finite!r}")
+    return working_memory
+
+
+def _silhouette_metric(metric: Any, kwds: dict[str, Any], caller: str) -> _Metric:
+    """``metric`` and ``**kwds`` as scikit-learn's ``silhouette_samples`` takes them."""
+    kwds = dict(kwds)
+    working_memory = _check_chunking_keywords(kwds)
+    if callable(metric) and not isinstance(metric, str):
+        return _Metric(metric, _Distance("host", host=_HostDistance(metric, kwds)), {}, working_memory)
+    if not isinstance(metric, str) or metric not in _VALID_METRICS:
+        raise _metric_error(metric, caller)
+    if metric in _REMOVED_METRICS:
+        raise ValueError(f"Unknown Distance Metric: {metric} (SciPy 1.17 removed it; use metric='minkowski' with w=)")
+    if metric == "precomputed":
+        if kwds:
+            raise _unexpected(caller, sorted(kwds)[0], metric, frozenset())
+        return _Metric(metric, _Distance("precomputed"), {}, working_memory)
+    if metric in _SCIPY_METRICS:
+        return _Metric(metric, _Distance("host", host=_HostDistance(metric, kwds)), {}, working_memory)
+    name, allowed = _NATIVE_METRICS[metric]
+    for key in sorted(kwds):
+        if key not in allowed:
+            raise _unexpected(caller, key, metric, allowed)
+    p = 2.0
+    if metric == "minkowski":
+        p = kwds.get("p", 2.0)
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not p > 0:
+            raise ValueError(f"p must be a positive number (or inf) for metric='minkowski', got {p!r}")
+        p = float(p)
+        # Exactly the distances of these names (and their faster tiles).
+        name = {1.0: "manhattan", 2.0: "euclidean", math.inf: "chebyshev"}.get(p, "minkowski")
+    squared = kwds.get("squared", False)
+    if not isinstance(squared, bool | np.bool_):
+        raise ValueError(f"squared must be a bool, got {squared!r}")
+    if squared:
+        name = "sqeuclidean"
+    missing = kwds.get("missing_values", np.nan)
+    if not (isinstance(missing, numbers.Real) and math.isnan(missing)):
+        # NaN is refused in X, so with NaN as the marker nothing is missing; another marker
+        # would make real values missing, which this native version does not do.
+        raise ValueError(f"metric='nan_euclidean' supports missing_values=np.nan only, got {missing!r}")
+    arrays = {key: kwds[key] for key in ("w", "V") if kwds.get(key) is not None}
+    return _Metric(metric, _Distance(name, p=p), arrays, working_memory)
+
+
+@contextlib.contextmanager
+def _working_memory(mib: Any) -> Iterator[None]:
+    """scikit-learn's ``working_memory`` (MiB) as the memory budget of the call."""
+    if mib is None:
+        yield
+        return
+    with memory_budget(max(1, int(mib * 2**20))):
+        yield
+
+
+# --------------------------------------------------------------------------------------
+# Silhouette: the inputs
+
+
+def _is_sparse(X: Any) -> bool:
+    """A SciPy sparse matrix or array (recognised without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def _dense_only(X: Any, caller: str) -> None:
+    if _is_sparse(X):
+        raise TypeError(
+            f"{caller} got sparse data ({type(X).__name__}), but dense data is required. "
+            "Use '.toarray()' to convert to a dense numpy array."
+        )
+
+
+class _Silhouette(NamedTuple):
+    xp: Any
+    caps: Any
+    checks: Any
+    X: Any  # (n, d) features or (n, n) distances, compute dtype; a CSR array for sparse input
+    ids: Any  # (n,) int32 cluster index in [0, k)
+    k: int
+    factor: Any  # (d,) per-feature factor the metric applies first (w, 1/sqrt(V)), or None
+    distance: _Distance
+    atol: float  # precomputed: largest |diagonal entry| accepted
+
+
+def _as_distance_matrix(X: Any, xp: Any, caps: Any, checks: Any) -> tuple[Any, float]:
+    """A precomputed ``X`` as a square float matrix, and the tolerance of its diagonal
+    (scikit-learn's: 100 epsilons of a float dtype, exact zero for integers)."""
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead; reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+        )
+    if not (xp.isdtype(X.dtype, ("real floating", "integral")) or X.dtype == xp.bool):
+        raise ValueError(f"X must hold real numbers, got an array of dtype {X.dtype}")
+    X = caps.known_rows(X)
+    n, m = X.shape
+    if n != m:
+        raise ValueError(f"Precomputed metric requires shape (n_queries, n_indexed). Got ({n}, {m}) for {n} indexed.")
+    if n < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required.")
+    atol = float(xp.finfo(X.dtype).eps) * 100 if xp.isdtype(X.dtype, "real floating") else 0.0
+    return to_compute_dtype(X, xp, checks, name="X"), atol
+
+
+def _require_numpy_blocks(X: Any, metric: Any) -> None:
+    """SciPy's cdist and Python callables need NumPy blocks: NumPy data, or Dask arrays of
+    NumPy blocks (whose tasks run them).  Anything else gets a clear error up front."""
+    meta = getattr(X, "_meta", X)  # a Dask array's blocks are of its meta's type
+    if not isinstance(meta, np.ndarray):
+        what = (
+            "a callable metric is called on" if callable(metric)
+            else f"metric={metric!r} is computed by scipy.spatial.distance.cdist on"
+        )
+        raise TypeError(
+            f"{what} NumPy blocks, and X is a {type(X).__module__}.{type(X).__qualname__} with other "
+            "blocks; pass NumPy data (or a Dask array of NumPy blocks), or use a metric computed "
+            f"natively on every backend: {', '.join(sorted(_NATIVE_METRICS))}, 'precomputed'"
+        )
+
+
+def _boolean_conversion_warning(dtype: Any, xp: Any, distance: _Distance) -> None:
+    if distance.host is not None and distance.host.boolean and dtype != xp.bool:
+        # scikit-learn's DataConversionWarning (a UserWarning) for the same conversion.
+        warnings.warn(f"Data was converted to boolean for metric {distance.host.name}", UserWarning, stacklevel=4)
+
+
+def _with_data_defaults(distance: _Distance, X: Any, xp: Any) -> _Distance:
+    """Mahalanobis without ``VI``: scikit-learn's default, the inverse covariance of X."""
+    host = distance.host
+    if host is None or host.metric != "mahalanobis" or "VI" in host.kwds:
+        return distance
+    n = X.shape[0]
+    if _is_sparse(X):
+        mean = np.asarray(X.mean(axis=0)).reshape(1, -1)
+        gram = np.asarray((X.T @ X).toarray(), dtype=np.float64)
+        covariance = (gram - n * (mean.T @ mean)) / (n - 1)
+    else:
+        centred = X - xp.mean(X, axis=0)
+        # (d, d): small; a Dask array computes here, the inverse is SciPy's on the host.
+        covariance = np.asarray(xp.matmul(centred.T, centred) / (n - 1), dtype=np.float64)
+    return _Distance("host", host=host.with_kwds(VI=np.linalg.inv(covariance).T))
+
+
+def _feature_factor(X: Any, w: Any, V: Any, metric: _Metric, xp: Any, checks: Any) -> Any:
+    """The per-feature factor that turns a weighted metric into a plain one on ``X * factor``:
+    ``sum w |a - b|^p`` is ``sum |w^(1/p) a - w^(1/p) b|^p``; Chebyshev keeps the features
+    of positive weight; the standardised Euclidean distance divides by ``sqrt(V)``."""
+    d = X.shape[1]
+    if metric.given == "seuclidean":
+        if V is None:
+            if _is_sparse(X):  # column variances without densifying: E[x^2] - E[x]^2
+                mean = np.asarray(X.mean(axis=0)).reshape(-1)
+                second = np.asarray(X.power(2).mean(axis=0)).reshape(-1)
+                V = xp.asarray((second - mean * mean) * (X.shape[0] / (X.shape[0] - 1)), dtype=X.dtype)
+            else:
+                V = xp.var(X, axis=0, correction=1)
+        else:
+            if V.ndim != 1 or V.shape[0] != d:
+                raise ValueError(
+                    "Variance vector V must be of the same dimension as the vectors on which the distances are computed."
+                )
+            V = xp.astype(V, X.dtype)
+        return 1 / xp.sqrt(V)
+    if w is None:
+        return None
+    if w.ndim != 1 or w.shape[0] != d:
+        raise ValueError(f"Weights must have same size as input vector. {w.shape[0] if w.ndim else 1} vs. {d}.")
+    w = xp.astype(w, X.dtype)
+    checks.add(xp.any(w < 0), raise_error(ValueError("Input weights should be all non-negative")))
+    name = metric.distance.name
+    if name in ("euclidean", "sqeuclidean"):
+        return xp.sqrt(xp.abs(w))  # |w|: a negative weight is reported by the check above
+    if name == "chebyshev":
+        return xp.astype(w > 0, X.dtype)
+    if name == "manhattan":
+        return w
+    return xp.abs(w) ** (1.0 / metric.distance.p)
+
+
+def _as_sparse_matrix(X: Any, xp: Any, metric: _Metric) -> tuple[Any, float]:
+    """Sparse ``X`` (any SciPy format) as a CSR array in its compute dtype, checked; and
+    the diagonal tolerance when it is a precomputed matrix."""
+    from scipy import sparse
+
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead")
+    target = compute_dtype(X.dtype, xp, "cpu")
+    # CSR: its row blocks are what the tiles take.  Other formats are converted once
+    # (O(nnz)); a CSR input's arrays are shared, and never written to.
+    X = sparse.csr_array(X)
+    atol = float(np.finfo(X.dtype).eps) * 100 if X.dtype.kind == "f" else 0.0
+    if X.dtype != target:
+        X = X.astype(target)
+    n, d = X.shape
+    if metric.distance.name == "precomputed" and n != d:
+        raise ValueError(f"Precomputed metric requires shape (n_queries, n_indexed). Got ({n}, {d}) for {n} indexed.")
+    if n < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={(n, d)}) while a minimum of 1 is required.")
+    if d < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={(n, d)}) while a minimum of 1 is required.")
+    # In chunks: a mask of all the stored entries would be an eighth of X again.
+    step = max(1, memory_budget_bytes() // 4)
+    if not all(np.isfinite(X.data[i : i + step]).all() for i in range(0, X.nnz, step)):
+        raise ValueError("Input X contains NaN or infinity.")
+    return X, atol
+
+
+def _numpy_array(a: Any, what: str) -> Any:
+    """``labels`` (or ``w``, ``V``) given with sparse ``X``, which is SciPy's: as NumPy."""
+    axp, _, (a,) = resolve(a)
+    if not array_api_compat.is_numpy_namespace(axp):
+        raise TypeError(
+            f"X is a scipy.sparse matrix, so {what} must be NumPy (or a list), got a {type(a).__module__}."
+            f"{type(a).__qualname__}"
+        )
+    return a
+
+
+def _sparse_problem(X: Any, labels: Any, metric: _Metric, checks: Any) -> _Silhouette:
+    from scipy import sparse
+
+    xp = array_api_compat.array_namespace(np.empty(0))
+    caps = capabilities_for(xp)
+    checks = Checks(caps) if checks is None else checks
+    dtype = X.dtype
+    X, atol = _as_sparse_matrix(X, xp, metric)
+    distance = metric.distance
+    _boolean_conversion_warning(dtype, np, distance)
+    if distance.name in _SCALABLE and X.nnz:  # as for dense X: exact, and no overflow
+        s = range_scale(xp.reshape(X.data, (1, -1)), xp=xp, caps=caps)
+        if not is_unit(s):
+            X = X * s
+    labels = _as_labels(_numpy_array(labels, "labels"), X, xp, caps, checks)
+    ids, k, n_labels = _cluster_ids(labels, X.shape[0], xp, caps)
+    _check_label_count(n_labels, X.shape[0], checks)
+    if distance.name == "haversine" and X.shape[1] != 2:
+        raise ValueError("Haversine distance only valid in 2 dimensions")
+    w, V = (_numpy_array(metric.arrays[key], key) if key in metric.arrays else None for key in ("w", "V"))
+    factor = _feature_factor(X, w, V, metric, xp, checks)
+    distance = _with_data_defaults(distance, X, xp)
+    # What the dense core does first, done here so that X stays sparse (O(nnz) each).
+    if factor is not None:
+        X = (X @ sparse.diags_array(np.asarray(factor, dtype=X.dtype))).tocsr()
+    if distance.name == "cosine":
+        norms = np.sqrt(np.asarray(X.power(2).sum(axis=1)).reshape(-1))
+        X = (sparse.diags_array(1 / np.where(norms > 0, norms, 1).astype(X.dtype)) @ X).tocsr()
+    return _Silhouette(xp, caps, checks, X, ids, k, None, distance, atol)
+
+
+def _silhouette_problem(X: Any, labels: Any, metric: _Metric, checks: Any = None) -> _Silhouette:
+    """Resolve, validate and label-map the inputs of one silhouette call."""
+    if _is_sparse(X):
+        return _sparse_problem(X, labels, metric, checks)
+    xp, _, (X, labels, w, V) = resolve(X, labels, metric.arrays.get("w"), metric.arrays.get("V"))
+    caps = capabilities_for(xp)
+    checks = Checks(caps) if checks is None else checks
+    distance = metric.distance
+    atol = 0.0
+    if distance.name == "precomputed":
+        X, atol = _as_distance_matrix(X, xp, caps, checks)
+    else:
+        dtype = X.dtype
+        X = _as_matrix(X, xp, caps, checks)
+        if distance.host is not None:
+            _require_numpy_blocks(X, metric.given)
+            _boolean_conversion_warning(dtype, xp, distance)
+        if distance.name in _SCALABLE:
+            # Ratios of distances: data scaled into the dtype's safe range by a power of
+            # two (exact) gives the same silhouettes without overflow or underflow.
+            X = scaled(X, range_scale(X, xp=xp, caps=caps))
+    labels = _as_labels(labels, X, xp, caps, checks)
+    ids, k, n_labels = _cluster_ids(labels, X.shape[0], xp, caps)
+    _check_label_count(n_labels, X.shape[0], checks)
+    if distance.name == "haversine" and X.shape[1] != 2:
+        raise ValueError("Haversine distance only valid in 2 dimensions")
+    factor = None if distance.name == "precomputed" else _feature_factor(X, w, V, metric, xp, checks)
+    distance = _with_data_defaults(distance, X, xp)
+    return _Silhouette(xp, caps, checks, X, ids, k, factor, distance, atol)
+
+
+# --------------------------------------------------------------------------------------
+# Silhouette: tiles of distances, folded into per-cluster sums at once
+
+
+def _featurewise_tile(a: Any, b: Any, distance: _Distance, xp: Any) -> Any:
+    """Distances summed (or maximised) over the features, ``step`` features at a time (an
+    (m, c, step) block): exact, a point's distance to itself is 0, and never an (m, c, d)
+    block.  One feature at a time (few features, or tiles that fill the budget alone)
+    keeps to 2-D tiles; several at a time saves passes where tiles are small (wide data)."""
+    name, p, step = distance.name, distance.p, distance.step
+    total = None
+    for j in range(0, a.shape[1], step):
+        if step == 1:
+            diff = a[:, j : j + 1] - b[:, j][None, :]
+        else:
+            diff = a[:, None, j : j + step] - b[None, :, j : j + step]
+        if name in ("euclidean", "sqeuclidean"):
+            term = diff * diff
+        else:
+            term = xp.abs(diff)
+            if name == "minkowski":
+                term = term**p
+        if step > 1:
+            term = xp.max(term, axis=2) if name == "chebyshev" else xp.sum(term, axis=2)
+        if total is None:
+            total = term
+        elif name == "chebyshev":
+            total = xp.maximum(total, term)
+        else:
+            total = total + term
+    if name == "euclidean":
+        return xp.sqrt(total)
+    if name == "minkowski":
+        return total ** (1.0 / p)
+    return total
+
+
+def _haversine_tile(a: Any, b: Any, xp: Any) -> Any:
+    """Great-circle distances (radians) between rows of (latitude, longitude) in radians."""
+    lat_a, lat_b = a[:, 0:1], b[:, 0][None, :]
+    half_lat = xp.sin(0.5 * (lat_a - lat_b))
+    half_lon = xp.sin(0.5 * (a[:, 1:2] - b[:, 1][None, :]))
+    h = half_lat * half_lat + xp.cos(lat_a) * xp.cos(lat_b) * (half_lon * half_lon)
+    return 2 * xp.asin(xp.sqrt(xp.clip(h, min=0, max=1)))  # rounding may step past 1
+
+
+def _on_diagonal(a_index: Any, b_index: Any) -> Any:
+    return a_index[:, None] == b_index[None, :]
+
+
+def _sparse_product_tile(a: Any, b: Any, a_index: Any, b_index: Any, name: str) -> np.ndarray:
+    """Euclidean, squared Euclidean or cosine distances of sparse rows by one sparse product
+    (the blocks stay sparse); a sample's distance to itself is set to 0 as scikit-learn does."""
+    dtype = a.dtype
+    # In float64 (this block's copy): the expansion cancels in float32, where scikit-learn
+    # also computes Euclidean distances in float64 blocks.
+    a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+    gram = np.asarray((a @ b.T).toarray())
+    if name == "cosine":  # rows already scaled to unit length (zero rows stay zero)
+        distances = np.clip(1 - gram, 0, 2)
+    else:
+        a_sq = np.asarray(a.power(2).sum(axis=1)).reshape(-1, 1)
+        b_sq = np.asarray(b.power(2).sum(axis=1)).reshape(1, -1)
+        distances = np.clip(a_sq - 2 * gram + b_sq, 0, None)
+    distances = np.where(_on_diagonal(a_index, b_index), 0, distances)
+    return (np.sqrt(distances) if name == "euclidean" else distances).astype(dtype, copy=False)
+
+
+def _tile_distances(a: Any, b: Any, a_index: Any, b_index: Any, distance: _Distance, xp: Any) -> Any:
     """Distances between the rows of ``a`` (m, d) and ``b`` (c, d): an (m, c) tile.
 
-    Few features (and manhattan): summed per feature, exact (a point's distance to
-    itself is 0).  More: one matrix product of the rows augmented with their squared
-    norms, ``[a, |a|^2, 1] . [-2b, 1, |b|^2]``, which gives |a|^2 - 2a.b + |b|^2 in a
-    single fast pass; its rounding residue on the diagonal is set to 0 as scikit-learn
-    does (``a_index``/``b_index`` are the rows' sample indices).
+    Few features, or a featurewise metric: summed per feature, exact.  Euclidean with more:
+    one matrix product of the rows augmented with their squared norms, ``[a, |a|^2, 1] .
+    [-2b, 1, |b|^2]``, which gives |a|^2 - 2a.b + |b|^2 in a single fast pass; its rounding
+    residue on the diagonal is set to 0 as scikit-learn does (``a_index``/``b_index`` are
+    the rows' sample indices).  SciPy metrics and callables: on the host (NumPy blocks).
     """
-    d = a.shape[1]
-    if metric == "manhattan" or (metric != "cosine" and d <= _DIRECT_MAX_FEATURES):
-        total = None
-        for j in range(d):
-            diff = a[:, j : j + 1] - b[:, j][None, :]
-            term = xp.abs(diff) if metric == "manhattan" else diff * diff
-            total = term if total is None else total + term
-        return xp.sqrt(total) if metric == "euclidean" else total
-    if metric == "cosine":  # rows already scaled to unit length (zero rows stay zero)
+    name = distance.name
+    if name == "host":
+        tile = xp.astype(xp.asarray(distance.host(a, b)), a.dtype)
+        if callable(distance.host.metric):  # scikit-learn calls it for the diagonal too
+            return tile
+        # SciPy's distance of a sample to itself is 0 in scikit-learn (``squareform`` of
+        # ``pdist``), even where cdist's is not (Russell-Rao: the features both lack).
+        return xp.where(_on_diagonal(a_index, b_index), xp.zeros_like(tile), tile)
+    if _is_sparse(a):
+        return _sparse_product_tile(a, b, a_index, b_index, name)
+    if name == "haversine":
+        return _haversine_tile(a, b, xp)
+    if name in ("manhattan", "chebyshev", "minkowski") or (name != "cosine" and a.shape[1] <= _DIRECT_MAX_FEATURES):
+        return _featurewise_tile(a, b, distance, xp)
+    if name == "cosine":  # rows already scaled to unit length (zero rows stay zero)
         # A sample is at distance 0 from itself, a zero row included (as scikit-learn has
         # it: 1 from every other sample, so its silhouette is 0).
         cosine = xp.clip(1 - xp.matmul(a, b.T), min=0, max=2)
-        return xp.where(a_index[:, None] == b_index[None, :], xp.zeros_like(cosine), cosine)
+        return xp.where(_on_diagonal(a_index, b_index), xp.zeros_like(cosine), cosine)
     a_sq = xp.sum(a * a, axis=1)[:, None]
     b_sq = xp.sum(b * b, axis=1)[:, None]
     left = xp.concat([a, a_sq, xp.ones_like(a_sq)], axis=1)
     right = xp.concat([-2 * b, xp.ones_like(b_sq), b_sq], axis=1)
     squared = xp.clip(xp.matmul(left, right.T), min=0)
-    squared = xp.where(a_index[:, None] == b_index[None, :], xp.zeros_like(squared), squared)
-    return squared if metric == "sqeuclidean" else xp.sqrt(squared)
+    squared = xp.where(_on_diagonal(a_index, b_index), xp.zeros_like(squared), squared)
+    return squared if name == "sqeuclidean" else xp.sqrt(squared)
+
+
+def _block_rows(X: Any, index: Any, distance: _Distance, xp: Any) -> Any:
+    """The rows ``index`` (consecutive) of ``X`` as one block.  Sparse ``X``: a CSR slice,
+    densified (this block only) unless a sparse product gives the distances."""
+    if not _is_sparse(X):
+        return xp.take(X, index, axis=0)
+    start = int(index[0]) if index.shape[0] else 0
+    block = X[start : start + index.shape[0]]
+    return block if distance.name in _SPARSE_PRODUCT else block.toarray()
+
+
+def _fold(tile: Any, col_ids: Any, k: int, one_hot: bool, xp: Any) -> Any:
+    """Per-cluster sums (m, k) of a tile's rows."""
+    if one_hot:
+        classes = xp.arange(k, dtype=col_ids.dtype, device=array_api_compat.device(col_ids))
+        members = xp.astype(col_ids[:, None] == classes[None, :], tile.dtype)
+        return xp.matmul(tile, members)
+    sums, _ = capabilities_for(xp).segment_sums(tile.T, col_ids, k)
+    return xp.astype(sums, tile.dtype).T
+
+
+def _precomputed_tallies(tile: Any, rows: Any, cols: Any, xp: Any) -> tuple[Any, Any]:
+    """What the precomputed matrix is checked for, tile by tile (never an n-by-n mask):
+    each row's |diagonal entry| (0 if not in this tile), and the numbers of negative and
+    of non-finite entries."""
+    diagonal = xp.sum(xp.where(_on_diagonal(rows, cols), xp.abs(tile), xp.zeros_like(tile)), axis=1)
+    negative = xp.sum(xp.astype(tile < 0, tile.dtype))
+    nonfinite = xp.sum(xp.astype(~xp.isfinite(tile), tile.dtype))
+    return diagonal, xp.stack([negative, nonfinite])
 
 
 def _silhouette_tile(
-    cols: Any, pts: Any, rows: Any, X: Any, ids: Any, *, metric: str, k: int, one_hot: bool
+    cols: Any, pts: Any, rows: Any, X: Any, ids: Any, *, distance: _Distance, k: int, one_hot: bool
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """Distances from the rows ``rows`` (points ``pts``) to the columns ``cols``, folded
-    at once into per-cluster sums (m, k): the tile itself is never kept."""
-    bxp = array_api_compat.array_namespace(cols, pts)
+    """Distances from the rows ``rows`` (their block ``pts``) to the columns ``cols``,
+    folded at once into per-cluster sums (m, k): the tile itself is never kept."""
+    bxp = array_api_compat.array_namespace(cols, ids)
     col_ids = bxp.take(ids, cols)
-    tile = _tile_distances(pts, bxp.take(X, cols, axis=0), rows, cols, metric, bxp)
-    if one_hot:
-        classes = bxp.arange(k, dtype=col_ids.dtype, device=array_api_compat.device(col_ids))
-        members = bxp.astype(col_ids[:, None] == classes[None, :], tile.dtype)
-        return (), (bxp.matmul(tile, members),)
-    sums, _ = capabilities_for(bxp).segment_sums(tile.T, col_ids, k)
-    return (), (bxp.astype(sums, tile.dtype).T,)
+    if distance.name == "precomputed":  # pts: the rows of the distance matrix
+        tile = bxp.take(pts, cols, axis=1)
+        return (), (_fold(tile, col_ids, k, one_hot, bxp), *_precomputed_tallies(tile, rows, cols, bxp))
+    tile = _tile_distances(pts, _block_rows(X, cols, distance, bxp), rows, cols, distance, bxp)
+    return (), (_fold(tile, col_ids, k, one_hot, bxp),)
+
+
+def _silhouette_of(sums: Any, own: Any, sizes: Any, k: int, xp: Any) -> Any:
+    """Silhouettes from each sample's per-cluster distance sums (m, k)."""
+    classes = xp.arange(k, dtype=own.dtype, device=array_api_compat.device(own))
+    in_own = own[:, None] == classes[None, :]
+    zeros = xp.zeros_like(sums)
+    own_size = xp.sum(xp.where(in_own, sizes[None, :], zeros), axis=1)
+    # a: mean distance to the other members of the own cluster.
+    intra = xp.sum(xp.where(in_own, sums, zeros), axis=1) / xp.maximum(own_size - 1, xp.ones_like(own_size))
+    # b: smallest mean distance to another (non-empty) cluster.
+    means = sums / xp.where(sizes > 0, sizes, xp.ones_like(sizes))[None, :]
+    excluded = in_own | (sizes == 0)[None, :]
+    inter = xp.min(xp.where(excluded, xp.full_like(means, math.inf), means), axis=1)
+    scale = xp.maximum(intra, inter)
+    undefined = (own_size <= 1) | (scale == 0)  # scikit-learn: 0 for singletons and 0/0
+    values = (inter - intra) / xp.where(undefined, xp.ones_like(scale), scale)
+    values = xp.where(undefined, xp.zeros_like(values), values)
+    # scikit-learn's nan_to_num: a metric's NaN distances (0/0 in SciPy's) give 0.
+    return xp.where(xp.isnan(values), xp.zeros_like(values), values)
 
 
 def _silhouette_rows(
-    rows: Any, X: Any, ids: Any, sizes: Any, *, metric: str, k: int, one_hot: bool, cols: int
+    rows: Any, X: Any, ids: Any, sizes: Any, *, distance: _Distance, k: int, one_hot: bool, cols: int
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """Silhouette values of the samples ``rows`` (indices), against all n samples."""
-    bxp = array_api_compat.array_namespace(rows, X)
+    """Silhouette values of the samples ``rows`` (indices), against all n samples (and,
+    for a precomputed matrix, what it is checked for)."""
+    bxp = array_api_compat.array_namespace(rows, ids)
     device = array_api_compat.device(rows)
     rows = bxp.reshape(rows, (-1,))
-    pts = bxp.take(X, rows, axis=0)
-    own = bxp.take(ids, rows)
+    pts = _block_rows(X, rows, distance, bxp)
     every = bxp.arange(X.shape[0], dtype=rows.dtype, device=device)
-    tile = functools.partial(_silhouette_tile, metric=metric, k=k, one_hot=one_hot)
-    _, (sums,) = capabilities_for(bxp).map_row_chunks(every, cols, tile, pts, rows, X, ids)
+    tile = functools.partial(_silhouette_tile, distance=distance, k=k, one_hot=one_hot)
+    _, totals = capabilities_for(bxp).map_row_chunks(every, cols, tile, pts, rows, X, ids)
+    values = _silhouette_of(totals[0], bxp.take(ids, rows), sizes, k, bxp)
+    if distance.name == "precomputed":
+        return (values, totals[1]), (totals[2],)
+    return (values,), ()
 
-    classes = bxp.arange(k, dtype=own.dtype, device=device)
-    in_own = own[:, None] == classes[None, :]
-    zeros = bxp.zeros_like(sums)
-    own_size = bxp.sum(bxp.where(in_own, sizes[None, :], zeros), axis=1)
-    # a: mean distance to the other members of the own cluster.
-    intra = bxp.sum(bxp.where(in_own, sums, zeros), axis=1) / bxp.maximum(own_size - 1, bxp.ones_like(own_size))
-    # b: smallest mean distance to another (non-empty) cluster.
-    means = sums / bxp.where(sizes > 0, sizes, bxp.ones_like(sizes))[None, :]
-    excluded = in_own | (sizes == 0)[None, :]
-    inter = bxp.min(bxp.where(excluded, bxp.full_like(means, math.inf), means), axis=1)
-    scale = bxp.maximum(intra, inter)
-    undefined = (own_size <= 1) | (scale == 0)  # scikit-learn: 0 for singletons and 0/0
-    values = (inter - intra) / bxp.where(undefined, bxp.ones_like(scale), scale)
-    return (bxp.where(undefined, bxp.zeros_like(values), values),), ()
+
+def _cluster_sizes(ids: Any, k: int, dtype: Any, *, xp: Any, caps: Any) -> Any:
+    ones = xp.astype(xp.zeros_like(ids), dtype)[:, None] + 1  # laid out like ids (Dask: its blocks)
+    return _cluster_means(ones, ids, k, xp=xp, caps=caps)[1]
+
+
+def _silhouette_pass(
+    X: Any, ids: Any, *, distance: _Distance, k: int, one_hot: bool, rows: int, cols: int, xp: Any, caps: Any
+) -> Any:
+    """Per-row silhouettes (and, precomputed, the diagonal and the bad-entry counts)."""
+    sizes = _cluster_sizes(ids, k, X.dtype, xp=xp, caps=caps)
+    n = X.shape[0]
+    # Row indices laid out like ids (Dask: X's blocks, each its own task), as a column:
+    # row chunks are taken from 2-D arrays.
+    index = xp.arange(n, dtype=ids.dtype, device=array_api_compat.device(ids)) + xp.zeros_like(ids)
+    index = xp.reshape(index, (n, 1))
+    fn = functools.partial(_silhouette_rows, distance=distance, k=k, one_hot=one_hot, cols=cols)
+    per_row, totals = caps.map_row_chunks(index, rows, fn, X, ids, sizes)
+    if distance.name == "precomputed":
+        return per_row[0], per_row[1], totals[0]
+    return per_row[0]
 
 
 @_budgeted
-def _silhouette_core(X: Any, ids: Any, *, metric: str, k: int, one_hot: bool, rows: int, cols: int, xp: Any, caps: Any) -> Any:
-    if metric == "cosine":
+def _silhouette_core(
+    X: Any, ids: Any, factor: Any, *, distance: _Distance, k: int, one_hot: bool, rows: int, cols: int, xp: Any, caps: Any
+) -> Any:
+    if factor is not None:
+        X = X * factor[None, :]
+    if distance.name == "cosine":
         norms = xp.sqrt(xp.sum(X * X, axis=1))
         X = X / xp.where(norms > 0, norms, xp.ones_like(norms))[:, None]
-    else:  # distances do not change; the expansion loses less to rounding near the origin
+    elif distance.name in _CENTRED:  # distances do not change; the expansion loses less to rounding
         X = X - xp.mean(X, axis=0)
-    _, sizes = _cluster_means(X, ids, k, xp=xp, caps=caps)
-    n = X.shape[0]
-    # Row indices laid out like X's rows (Dask: X's blocks, each its own task), as a
-    # column: row chunks are taken from 2-D arrays.
-    index = xp.arange(n, dtype=ids.dtype, device=array_api_compat.device(X)) + xp.zeros_like(ids)
-    index = xp.reshape(index, (n, 1))
-    fn = functools.partial(_silhouette_rows, metric=metric, k=k, one_hot=one_hot, cols=cols)
-    (values,), _ = caps.map_row_chunks(index, rows, fn, X, ids, sizes)
+    return _silhouette_pass(X, ids, distance=distance, k=k, one_hot=one_hot, rows=rows, cols=cols, xp=xp, caps=caps)
+
+
+_SILHOUETTE_STATIC = ("distance", "k", "one_hot", "rows", "cols", "xp", "caps")
+
+
+def _tile_shape(
+    n: int, k: int, itemsize: int, block_bytes: int | None, width: int, column_blocks: bool
+) -> tuple[bool, int, int]:
+    """``(one_hot, rows, cols)`` for the silhouette's distance tiles.
+
+    A tile and its few temporaries fit the memory budget.  So do the blocks the tiles are
+    made from, when they are ``width`` wide (0: none counts): a block of rows of X and one
+    of columns (``column_blocks``) for featurewise tiles (densified, for sparse X), a
+    block of rows of the matrix for a precomputed one (whose tiles are taken out of it);
+    then the blocks get half the budget and the tiles the other half.  With few clusters
+    a tile is (rows, cols) with ``cols`` about 2 * ``rows``, folded by a product with the
+    columns' one-hot matrix; the backend's preferred block size (CPU backends:
+    cache-sized) bounds the tile and its temporaries together, which is 4-10x faster than
+    tiles that spill out of the cache.  With many clusters the fold is a segment sum whose
+    (k, rows) result would be re-made for every tile, so a tile spans all n columns
+    instead (as many as the column blocks allow).
+    """
+    budget_bytes = memory_budget_bytes()
+    if width:
+        budget_bytes //= 2
+        block_rows = max(1, budget_bytes // ((2 if column_blocks else 1) * width * itemsize))
+    else:
+        block_rows = n
+    budget = max(1, budget_bytes // (8 * itemsize))  # elements of one tile-sized temporary
+    max_rows, max_cols = block_rows, block_rows if column_blocks else n
+    if k > _ONE_HOT_MAX_CLUSTERS:
+        cols = min(n, max_cols)
+        return False, min(max(1, budget // (cols + k)), max_rows), cols
+    elements = budget if block_bytes is None else max(1, min(budget, block_bytes // (4 * itemsize)))
+    cols = min(n, max(1, math.isqrt(2 * elements)), max_cols)
+    rows = min(max(1, elements // cols), max_rows)
+    # Rows held back by their blocks: wider tiles instead, as many elements in all.
+    return True, rows, min(n, max(cols, elements // rows), max_cols)
+
+
+#: Tiles of at least this many pairs take one feature per pass: on 2-D tiles that large
+#: the passes cost little, and (rows, cols, step) blocks reduced over a short axis cost
+#: about twice as much.
+_FEATURE_PASS_MIN_PAIRS = 2048
+
+
+def _feature_step(d: int, rows: int, cols: int, itemsize: int, block_bytes: int | None) -> int:
+    """Features per pass of a featurewise tile.  Small tiles (wide data, whose blocks of
+    rows and columns hold the tiles small): as many as keep the (rows, cols, step)
+    difference and term within three tile-sized temporaries of the budget (and of the
+    preferred block size), so that they take few passes, each worth its overhead."""
+    if rows * cols >= _FEATURE_PASS_MIN_PAIRS:
+        return 1
+    budget = max(1, memory_budget_bytes() // (8 * itemsize))
+    elements = budget if block_bytes is None else max(1, min(budget, block_bytes // (4 * itemsize)))
+    return max(1, min(d, 3 * elements // (rows * cols)))
+
+
+def _silhouette_values(problem: _Silhouette) -> Any:
+    """Per-sample silhouettes of a prepared problem; a precomputed matrix's checks added."""
+    xp, caps, X, distance = problem.xp, problem.caps, problem.X, problem.distance
+    n, d = X.shape
+    itemsize = xp.finfo(X.dtype).bits // 8
+    if distance.name == "host":
+        itemsize = max(itemsize, 8)  # cdist works (and answers) in float64
+    sparse_product = _is_sparse(X) and distance.name in _SPARSE_PRODUCT
+    width = 0 if sparse_product else n if distance.name == "precomputed" else d
+    if _is_sparse(X) and not sparse_product:
+        width *= 3  # a block is densified from its CSR slice: values and indices, up to 2x more
+    one_hot, rows, cols = _tile_shape(n, problem.k, itemsize, caps.block_bytes, width, distance.name != "precomputed")
+    if distance.name in ("manhattan", "chebyshev", "minkowski") and d > _DIRECT_MAX_FEATURES:
+        distance = dataclasses.replace(distance, step=_feature_step(d, rows, cols, itemsize, caps.block_bytes))
+    _check_packable(problem.k, X.dtype, xp)
+    static = dict(distance=distance, k=problem.k, one_hot=one_hot, rows=rows, cols=cols, xp=xp, caps=caps)
+    if _is_sparse(X):  # SciPy's, on the host: nothing to compile
+        result = _silhouette_pass(X, problem.ids, **static)
+    else:
+        result = _run(_silhouette_core, _SILHOUETTE_STATIC, X, problem.ids, problem.factor, **static)
+    if distance.name != "precomputed":
+        return result
+    values, diagonal, bad = result
+    checks = problem.checks
+    checks.add(bad[1] > 0, raise_error(ValueError("Input X contains NaN or infinity.")))
+    checks.add(xp.any(diagonal > problem.atol), raise_error(ValueError(
+        "The precomputed distance matrix contains non-zero elements on the diagonal. Use np.fill_diagonal(X, 0)."
+    )))
+    checks.add(bad[0] > 0, raise_error(ValueError(
+        "Negative values in data passed to `pairwise_distances`. Precomputed distance  need to have non-negative values.."
+    )))
     return values
 
 
-_SILHOUETTE_STATIC = ("metric", "k", "one_hot", "rows", "cols", "xp", "caps")
+def _nonfinite_rows(block: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    bxp = array_api_compat.array_namespace(block)
+    return (), (bxp.sum(bxp.astype(~bxp.isfinite(block), bxp.float32)),)
 
 
-def _tile_shape(n: int, k: int, itemsize: int, block_bytes: int | None) -> tuple[bool, int, int]:
-    """``(one_hot, rows, cols)`` for the silhouette's distance tiles.
-
-    A tile and its few temporaries fit the memory budget.  With few clusters a tile is
-    (rows, cols) with ``cols`` about 2 * ``rows``, folded by a product with the columns'
-    one-hot matrix; the backend's preferred block size (CPU backends: cache-sized) bounds
-    the tile and its temporaries together, which is 4-10x faster than tiles that spill
-    out of the cache.  With many clusters the fold is a segment sum whose (k, rows)
-    result would be re-made for every tile, so a tile spans all n columns instead.
-    """
-    elements = max(1, memory_budget_bytes() // (8 * itemsize))
-    if k > _ONE_HOT_MAX_CLUSTERS:
-        return False, max(1, elements // (n + k)), n
-    if block_bytes is not None:
-        elements = max(1, min(elements, block_bytes // (4 * itemsize)))
-    cols = min(n, max(1, math.isqrt(2 * elements)))
-    return True, max(1, elements // cols), cols
-
-
-def _check_metric(metric: Any) -> str:
-    if not isinstance(metric, str) or metric not in _METRIC_ALIASES:
-        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(_METRIC_ALIASES)}")
-    return _METRIC_ALIASES[metric]
-
-
-def _silhouette_values(problem: _Labelled, metric: str) -> Any:
-    xp, caps, X = problem.xp, problem.caps, problem.X
-    n, d = X.shape
-    one_hot, rows, cols = _tile_shape(n, problem.k, xp.finfo(X.dtype).bits // 8, caps.block_bytes)
-    _check_packable(problem.k, X.dtype, xp)
-    return _run(
-        _silhouette_core, _SILHOUETTE_STATIC, X, problem.ids,
-        metric=metric, k=problem.k, one_hot=one_hot, rows=rows, cols=cols, xp=xp, caps=caps,
-    )
+def _sampled(X: Any, labels: Any, metric: _Metric, sample_size: int, random_state: Any) -> tuple[Any, Any, Any]:
+    """A random subset of the samples, drawn on the host as scikit-learn draws it (all of X
+    checked for NaN and infinity first, as scikit-learn checks it); for a precomputed
+    matrix, its rows and columns of the subset."""
+    precomputed = metric.distance.name == "precomputed"
+    rng = _rng.random_source(random_state)
+    if _is_sparse(X):
+        xp = array_api_compat.array_namespace(np.empty(0))
+        X, _ = _as_sparse_matrix(X, xp, metric)
+        caps = capabilities_for(xp)
+        labels = _as_labels(_numpy_array(labels, "labels"), X, xp, caps, Checks(caps))
+        picked = rng.permutation(X.shape[0])[:sample_size]
+        X = X[picked]
+        return X[:, picked] if precomputed else X, labels[picked], None
+    xp, _, (X, labels) = resolve(X, labels)
+    caps = capabilities_for(xp)
+    checks = Checks(caps)
+    if precomputed:
+        X, _ = _as_distance_matrix(X, xp, caps, checks)
+        # Checked in row chunks: an n-by-n mask would be as large as the matrix.
+        _, (nonfinite,) = caps.map_row_chunks(X, _rows_for(X.shape[1], 4), _nonfinite_rows)
+        checks.add(nonfinite > 0, raise_error(ValueError("Input X contains NaN or infinity.")))
+    else:
+        X = _as_matrix(X, xp, caps, checks)
+    labels = _as_labels(labels, X, xp, caps, checks)
+    picked = rng.permutation(X.shape[0])[:sample_size]
+    index_dtype = xp.__array_namespace_info__().default_dtypes(device=array_api_compat.device(X))["indexing"]
+    placed = caps.to_device(picked, X, index_dtype)
+    X, labels = caps.take_rows(X, placed), xp.take(labels, placed)
+    if precomputed:
+        X = xp.take(X, placed, axis=1)
+    return X, labels, checks
 
 
-def silhouette_samples(X, labels, metric="euclidean"):
-    """The silhouette coefficient of each sample.
+# --------------------------------------------------------------------------------------
+# Silhouette: public functions
+
+
+def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
+    """The silhouette coefficient of each sample (scikit-learn's ``silhouette_samples``).
 
     ``s_i = (b_i - a_i) / max(a_i, b_i)``, with ``a_i`` the mean distance from sample
     ``i`` to the other members of its cluster and ``b_i`` the smallest mean distance to
     the members of another cluster; 0 for samples alone in their cluster.  Exact (every
-    pair of samples), in O(block * n) memory: distances are made tile by tile and folded
-    into per-cluster sums at once.
+    pair of samples), in O(block * n) memory: distances are made tile by tile (a block of
+    rows against a block of columns, sized by :func:`xpcluster.memory_budget`) and folded
+    into per-cluster sums at once; the n-by-n matrix is never made.
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The samples.
+    X : array_like of shape (n_samples, n_features), or (n_samples, n_samples) for 'precomputed'
+        The samples, or with ``metric='precomputed'`` their distances: a square matrix
+        with zeros on its diagonal (within 100 epsilons of its float dtype; exactly, for
+        integers) and no negative entries.  Any array library, or a ``scipy.sparse``
+        matrix or array of any format (its missing entries are distance 0 when
+        precomputed); sparse features are read a block of rows at a time (kept sparse for
+        'euclidean', 'sqeuclidean' and 'cosine', densified one block at a time for the
+        others), never densified whole.
     labels : array_like of shape (n_samples,)
         Cluster of each sample: any integers, 2 to ``n_samples - 1`` distinct ones.
-    metric : {'euclidean', 'sqeuclidean', 'manhattan', 'cosine'}, optional
-        Distance between samples (scikit-learn's aliases 'l2', 'cityblock', 'l1' work).
+    metric : str or callable, default='euclidean'
+        Any metric of ``sklearn.metrics.pairwise_distances``, or 'precomputed'.
+
+        * Native (every backend, in the input's namespace and on its device, jit- and
+          lazy-safe): 'euclidean' ('l2', and 'nan_euclidean': X holds no NaN), 'sqeuclidean',
+          'manhattan' ('cityblock', 'l1'), 'cosine', 'chebyshev', 'minkowski',
+          'seuclidean', 'haversine', and 'precomputed'.
+        * SciPy's others ('braycurtis', 'canberra', 'correlation', 'dice', 'hamming',
+          'jaccard', 'mahalanobis', 'matching', 'rogerstanimoto', 'russellrao',
+          'sokalsneath', 'yule') and a callable ``metric(u, v, **kwds) -> float`` (called
+          on rows of X in its float dtype): computed by ``scipy.spatial.distance.cdist``
+          (or by calling it) one NumPy block of pairs at a time, so for NumPy data and
+          Dask arrays of NumPy blocks only; other arrays get a ``TypeError`` naming the
+          metric (convert the data to NumPy first).  The boolean ones see nonzero entries
+          as True (with scikit-learn's warning).
+    **kwds : optional
+        Passed to the metric as scikit-learn passes them: ``p`` and ``w`` ('minkowski'),
+        ``w`` ('sqeuclidean', 'chebyshev'), ``V`` ('seuclidean'; default: the features'
+        variances), ``squared`` ('euclidean'), any of a SciPy metric's or a callable's own
+        (``VI`` for 'mahalanobis'; default: the inverse covariance of X).
+        ``working_memory`` (MiB) sets the memory budget of the call; ``n_jobs`` and
+        ``ensure_all_finite`` are accepted and change nothing (X is always checked for NaN
+        and infinity, as scikit-learn checks it).  Others raise ``TypeError``.
 
     Returns
     -------
     silhouette : array of shape (n_samples,)
-        In ``X``'s namespace, on its device, in its float dtype; equal to
-        ``sklearn.metrics.silhouette_samples`` up to rounding.
+        In ``X``'s namespace, on its device, in its float dtype (NumPy for sparse input);
+        equal to ``sklearn.metrics.silhouette_samples`` up to rounding.
+
+    Raises
+    ------
+    ValueError
+        scikit-learn's errors: fewer than 2 or more than ``n - 1`` distinct labels,
+        inconsistent lengths, NaN or infinity in ``X``; for 'precomputed' a matrix that is
+        not square, has non-zero diagonal entries or negative entries; an unknown metric
+        (scikit-learn's ``InvalidParameterError``, also a ``TypeError``).
 
     Examples
     --------
@@ -547,37 +1228,49 @@ def silhouette_samples(X, labels, metric="euclidean"):
     >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
     >>> silhouette_samples(X, [0, 0, 1, 1]).round(3)
     array([0.905, 0.895, 0.895, 0.905])
+    >>> D = np.abs(X - X.T)  # the same samples' distances
+    >>> silhouette_samples(D, [0, 0, 1, 1], metric="precomputed").round(3)
+    array([0.905, 0.895, 0.895, 0.905])
+    >>> silhouette_samples(X, [0, 0, 1, 1], metric="minkowski", p=3).round(3)
+    array([0.905, 0.895, 0.895, 0.905])
     """
-    metric = _check_metric(metric)
-    problem = _prepare(X, labels)
-    (values,) = problem.checks.attach(_silhouette_values(problem, metric))
+    spec = _silhouette_metric(metric, kwds, "silhouette_samples")
+    with _working_memory(spec.working_memory):
+        problem = _silhouette_problem(X, labels, spec)
+        (values,) = problem.checks.attach(_silhouette_values(problem))
     return values
 
 
-def silhouette_score(X, labels, metric="euclidean", sample_size=None, random_state=None):
-    """Mean silhouette coefficient of all samples (or of a random subset).
+def silhouette_score(X, labels, *, metric="euclidean", sample_size=None, random_state=None, **kwds):
+    """Mean silhouette coefficient of all samples, or of a random subset (scikit-learn's
+    ``silhouette_score``).
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The samples.
+    X : array_like of shape (n_samples, n_features), or (n_samples, n_samples) for 'precomputed'
+        The samples, or their distances; as :func:`silhouette_samples` takes them (any
+        array library, or a ``scipy.sparse`` matrix or array).
     labels : array_like of shape (n_samples,)
         Cluster of each sample: any integers, 2 to ``n_samples - 1`` distinct ones.
-    metric : {'euclidean', 'sqeuclidean', 'manhattan', 'cosine'}, optional
-        Distance between samples (scikit-learn's aliases 'l2', 'cityblock', 'l1' work).
+    metric : str or callable, default='euclidean'
+        As for :func:`silhouette_samples`.
     sample_size : int, optional
         Score a random subset of this many samples (drawn without replacement on the
-        host, as scikit-learn draws it: ``random_state.permutation(n)[:sample_size]``)
-        instead of all: O(sample_size**2) work instead of O(n**2).
+        host, as scikit-learn draws it: ``random_state.permutation(n)[:sample_size]``;
+        a precomputed matrix's rows and columns of the subset) instead of all:
+        O(sample_size**2) work instead of O(n**2).
     random_state : {None, int, numpy.random.RandomState, numpy.random.Generator}, optional
         Source of the subset's draw, with scikit-learn's meaning (None: NumPy's global
         random state; an int seeds a ``RandomState``).  Ignored without ``sample_size``.
+    **kwds : optional
+        Passed to the metric, as for :func:`silhouette_samples`.
 
     Returns
     -------
     score : 0-d array
-        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy);
-        equal to ``sklearn.metrics.silhouette_score`` with the same arguments up to rounding.
+        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy
+        and for sparse input); equal to ``sklearn.metrics.silhouette_score`` with the same
+        arguments up to rounding.
 
     Examples
     --------
@@ -586,24 +1279,19 @@ def silhouette_score(X, labels, metric="euclidean", sample_size=None, random_sta
     >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
     >>> round(float(silhouette_score(X, [0, 0, 1, 1])), 4)
     0.8997
+    >>> round(float(silhouette_score(np.abs(X - X.T), [0, 0, 1, 1], metric="precomputed")), 4)
+    0.8997
     """
-    metric = _check_metric(metric)
+    spec = _silhouette_metric(metric, kwds, "silhouette_score")
     checks = None
     if sample_size is not None:
         if not isinstance(sample_size, numbers.Integral | np.integer) or isinstance(sample_size, bool) or sample_size < 1:
             raise ValueError(f"sample_size must be a positive integer, got {sample_size!r}")
-        xp, _, (X, labels) = resolve(X, labels)
-        caps = capabilities_for(xp)
-        checks = Checks(caps)
-        X = _as_matrix(X, xp, caps, checks)  # all of X is checked, as scikit-learn does
-        labels = _as_labels(labels, X, xp, caps, checks)
-        picked = _rng.random_source(random_state).permutation(X.shape[0])[:sample_size]
-        index_dtype = xp.__array_namespace_info__().default_dtypes(device=array_api_compat.device(X))["indexing"]
-        placed = caps.to_device(picked, X, index_dtype)
-        X, labels = caps.take_rows(X, placed), xp.take(labels, placed)
-    problem = _prepare(X, labels, checks)
-    values = _silhouette_values(problem, metric)
-    return _scalar(problem.xp.mean(values), problem.checks)
+        X, labels, checks = _sampled(X, labels, spec, int(sample_size), random_state)
+    with _working_memory(spec.working_memory):
+        problem = _silhouette_problem(X, labels, spec, checks)
+        values = _silhouette_values(problem)
+        return _scalar(problem.xp.mean(values), problem.checks)
 
 
 # --------------------------------------------------------------------------------------
@@ -698,6 +1386,7 @@ def calinski_harabasz_score(X, labels):
     >>> float(calinski_harabasz_score(X, [0, 0, 1, 1]))
     200.0
     """
+    _dense_only(X, "calinski_harabasz_score")
     problem = _prepare(X, labels)
     xp, caps = problem.xp, problem.caps
     _check_packable(problem.k, problem.X.dtype, xp)
@@ -733,6 +1422,7 @@ def davies_bouldin_score(X, labels):
     >>> float(davies_bouldin_score(X, [0, 0, 1, 1]))
     0.1
     """
+    _dense_only(X, "davies_bouldin_score")
     problem = _prepare(X, labels)
     xp, caps = problem.xp, problem.caps
     _check_packable(problem.k, problem.X.dtype, xp)

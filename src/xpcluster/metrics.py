@@ -629,11 +629,10 @@ def _as_distance_matrix(X: Any, xp: Any, caps: Any, checks: Any) -> tuple[Any, f
     return to_compute_dtype(X, xp, checks, name="X"), atol
 
 
-def _require_numpy_blocks(X: Any, metric: Any) -> None:
+def _require_numpy_blocks(X: Any, metric: Any, caps: Any) -> None:
     """SciPy's cdist and Python callables need NumPy blocks: NumPy data, or Dask arrays of
     NumPy blocks (whose tasks run them).  Anything else gets a clear error up front."""
-    meta = getattr(X, "_meta", X)  # a Dask array's blocks are of its meta's type
-    if not isinstance(meta, np.ndarray):
+    if not caps.has_numpy_blocks(X):
         what = (
             "a callable metric is called on" if callable(metric)
             else f"metric={metric!r} is computed by scipy.spatial.distance.cdist on"
@@ -734,8 +733,8 @@ def _as_sparse_matrix(X: Any, xp: Any, metric: _Metric) -> tuple[Any, float]:
 
 def _numpy_array(a: Any, what: str) -> Any:
     """``labels`` (or ``w``, ``V``) given with sparse ``X``, which is SciPy's: as NumPy."""
-    axp, _, (a,) = resolve(a)
-    if not array_api_compat.is_numpy_namespace(axp):
+    _, _, (a,) = resolve(a)
+    if not isinstance(a, np.ndarray):
         raise TypeError(
             f"X is a scipy.sparse matrix, so {what} must be NumPy (or a list), got a {type(a).__module__}."
             f"{type(a).__qualname__}"
@@ -789,7 +788,7 @@ def _silhouette_problem(X: Any, labels: Any, metric: _Metric, checks: Any = None
         dtype = X.dtype
         X = _as_matrix(X, xp, caps, checks)
         if distance.host is not None:
-            _require_numpy_blocks(X, metric.given)
+            _require_numpy_blocks(X, metric.given, caps)
             _boolean_conversion_warning(dtype, xp, distance)
         if distance.name in _SCALABLE:
             # Ratios of distances: data scaled into the dtype's safe range by a power of

@@ -74,6 +74,9 @@ class Capabilities:
     known_rows : callable
         ``known_rows(a)``: ``a`` with a known number of rows (Dask arrays of unknown chunk
         sizes learn them, a small compute); the input object is left as it was.
+    has_numpy_blocks : callable
+        ``has_numpy_blocks(a)``: whether host NumPy code (SciPy's ``cdist``, a user's
+        callable) can run on ``a``'s blocks: NumPy arrays, Dask arrays of NumPy blocks.
     cond : callable
         ``cond(pred, true_fn, false_fn, *operands)``: one branch's result (``lax.cond`` on
         JAX, a host read of ``pred`` elsewhere).  Both branches return the same structure.
@@ -114,6 +117,7 @@ class Capabilities:
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist
     known_rows: Callable[[Any], Any] = generic.known_rows
+    has_numpy_blocks: Callable[[Any], bool] = generic.has_numpy_blocks
     max_magnitude: Callable[[Any], Any] = generic.max_magnitude
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     nearest_of_product: Callable[[Any, Any], Any] | None = None

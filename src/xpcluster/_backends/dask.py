@@ -191,6 +191,10 @@ def _block_max_magnitude(block: Any) -> Any:
     return bxp.reshape(bxp.max(bxp.abs(block)), ones)
 
 
+def has_numpy_blocks(a: Any) -> bool:
+    return isinstance(a._meta, np.ndarray)  # every block is of its meta's type
+
+
 def known_rows(a: Any) -> Any:
     if any(np.isnan(c) for c in a.chunks[0]):
         # compute_chunk_sizes() updates the array object in place: work on a new one.
@@ -215,5 +219,6 @@ CAPABILITIES = _GENERIC.replace(
     thin_svd=thin_svd,
     persist=persist,
     known_rows=known_rows,
+    has_numpy_blocks=has_numpy_blocks,
     max_magnitude=max_magnitude,
 )

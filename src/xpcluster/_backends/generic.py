@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import array_api_compat
+import numpy as np
 
 
 def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
@@ -93,6 +94,10 @@ def persist(a: Any) -> Any:
 
 def known_rows(a: Any) -> Any:
     return a
+
+
+def has_numpy_blocks(a: Any) -> bool:
+    return isinstance(a, np.ndarray)
 
 
 def max_magnitude(a: Any) -> Any:

@@ -32,7 +32,6 @@ from ._base import (
     BaseEstimator,
     check_bool,
     check_int,
-    check_is_fitted,
     check_real,
     check_sample_weight,
     check_verbose,

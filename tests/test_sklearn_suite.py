@@ -12,11 +12,9 @@ scikit-learn's conftest supplies ``global_random_seed`` and ``global_dtype``; th
 defined here the same way, with the float32 variants always on (scikit-learn runs them with
 SKLEARN_RUN_FLOAT32_TESTS=1) and the seed read from SKLEARN_TESTS_GLOBAL_RANDOM_SEED.
 
-Left out, and only these:
-* the tests in PRIVATE_INTERNALS, each of which calls a scikit-learn private helper (a
-  Cython function or a private method / attribute); the reason is next to each name;
-* SPARSE_RULE: in the estimators' suites (SPARSE_RULE_SUITES), the parametrizations that
-  feed scipy.sparse input, until the estimators take it (issue 14 deletes this rule).
+Left out, and only these: the tests in PRIVATE_INTERNALS, each of which calls a
+scikit-learn private helper (a Cython function or a private method / attribute); the reason
+is next to each name.  Their scipy.sparse parametrizations run like the dense ones.
 """
 from __future__ import annotations
 
@@ -82,17 +80,6 @@ PRIVATE_INTERNALS = {
 }
 
 
-#: SPARSE_RULE covers the estimators' suites; the metrics take sparse input already.
-SPARSE_RULE_SUITES = {"test_k_means", "test_bisect_k_means"}
-
-
-def _is_sparse_container(value) -> bool:
-    # A sparse matrix or array, or one of scikit-learn's CSR_CONTAINERS-style constructors.
-    if scipy.sparse.issparse(value):
-        return True
-    return isinstance(value, type) and issubclass(value, scipy.sparse.sparray | scipy.sparse.spmatrix)
-
-
 def _load(name: str):
     path, old, new = _SUITES[name]
     source = path.read_text()
@@ -133,13 +120,10 @@ def global_dtype(request):
 
 
 @pytest.fixture(autouse=True)
-def _sparse_rule_and_swap_check(request):
-    """SPARSE_RULE, then the check that every swapped name the test uses is xpcluster's."""
+def _swap_check(request):
+    """Every swapped name the test uses is xpcluster's."""
     params = getattr(getattr(request.node, "callspec", None), "params", {})
     func = request.function
-    suite = func.__globals__["__name__"].rpartition(".")[2]
-    if suite in SPARSE_RULE_SUITES and any(_is_sparse_container(value) for value in params.values()):
-        pytest.skip("SPARSE_RULE: the estimators take scipy.sparse input with issue 14")
     used = set(func.__code__.co_names) & set(SWAPPED)
     used |= {name for value in params.values() for name, ours in SWAPPED.items() if value is ours}
     for name in used:

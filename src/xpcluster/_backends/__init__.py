@@ -61,7 +61,11 @@ class Capabilities:
     is_traced : callable
         ``is_traced(a)``: whether ``a`` is a placeholder inside a trace (no value yet).
     take_rows : callable
-        ``take_rows(x, index)``: the rows of ``x`` at the integer array ``index``.
+        ``take_rows(x, index)``: the rows of ``x`` at the integer array ``index``, dense
+        (also of sparse rows: seeds, replacement centres).
+    subset_rows : callable
+        ``subset_rows(x, index)``: those rows, of ``x``'s kind (sparse rows stay sparse:
+        mini-batches, subsamples).
     cholesky : callable
         ``cholesky(a)``: the lower Cholesky factor of a small symmetric matrix.
     thin_svd : callable
@@ -113,6 +117,7 @@ class Capabilities:
     from_host: Callable[[Any, Any], Any] = generic.from_host
     is_traced: Callable[[Any], bool] = generic.is_traced
     take_rows: Callable[[Any, Any], Any] = generic.take_rows
+    subset_rows: Callable[[Any, Any], Any] = generic.subset_rows
     cholesky: Callable[[Any], Any] = generic.cholesky
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist

@@ -19,6 +19,7 @@ import dask.array as da
 import numpy as np
 
 from . import _GENERIC, generic
+from .sparse import stored_values
 
 _OBJECT_META = np.empty((0,), dtype=object)
 
@@ -40,8 +41,11 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
 
     Each block's task returns the pair ``(per_row, totals)`` once; per-row arrays are
     taken out of it block by block, per-block totals are stacked and summed with Dask's
-    tree reduction.
+    tree reduction.  Sparse rows (:class:`DaskSparseRows`) run ``fn`` on each block as
+    NumPy sparse rows.
     """
+    if isinstance(x, DaskSparseRows):
+        return _sparse_map_row_chunks(x, rows, fn, *consts)
     x = _single_column_block(x)
     consts = tuple(_whole(c) for c in consts)
     # The structure of fn's results (how many arrays, their dtypes and trailing shapes),
@@ -66,10 +70,15 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     pairs = da.blockwise(
         run_block, "i", x, "ij", *const_specs, concatenate=True, dtype=object, meta=_OBJECT_META
     )
+    return _unpack_pairs(pairs, x.chunks[0], x.numblocks[0], probe_rows, probe_totals)
+
+
+def _unpack_pairs(pairs: Any, row_chunks: Any, n_blocks: int, probe_rows: Any, probe_totals: Any):
+    """The per-row arrays (block by block) and the tree-summed totals of the blocks' pairs."""
     per_row = tuple(
         da.map_blocks(
             _pick_per_row, pairs, j, dtype=probe.dtype, meta=probe[:0],
-            chunks=(x.chunks[0], *((s,) for s in probe.shape[1:])),
+            chunks=(row_chunks, *((s,) for s in probe.shape[1:])),
             new_axis=list(range(1, probe.ndim)) or None,
         )
         for j, probe in enumerate(probe_rows)
@@ -77,7 +86,7 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     totals = tuple(
         da.map_blocks(
             _pick_total, pairs, j, dtype=probe.dtype, meta=probe[None][:0],
-            chunks=((1,) * x.numblocks[0], *((s,) for s in probe.shape)),
+            chunks=((1,) * n_blocks, *((s,) for s in probe.shape)),
             new_axis=list(range(1, probe.ndim + 1)),
         ).sum(axis=0, dtype=probe.dtype)
         for j, probe in enumerate(probe_totals)
@@ -146,6 +155,8 @@ def to_device(host: Any, like: Any, dtype: Any) -> Any:
 
 
 def take_rows(x: Any, index: Any) -> Any:
+    if isinstance(x, DaskSparseRows):
+        return x.dense_rows(index)
     if not isinstance(index, da.Array):
         return x[index, :]  # a fancy index reads only the blocks holding those rows
     # A lazy index (k-means++ picks): a one-hot product keeps shapes known and the graph lazy.
@@ -176,6 +187,7 @@ def persist(a: Any) -> Any:
 
 def max_magnitude(a: Any) -> Any:
     """Per-block maxima (0 for a block a boolean mask emptied), then their maximum."""
+    a = stored_values(a)
     per_block = a.map_blocks(
         _block_max_magnitude, dtype=a.dtype, meta=a._meta,
         chunks=tuple((1,) * blocks for blocks in a.numblocks),
@@ -192,10 +204,12 @@ def _block_max_magnitude(block: Any) -> Any:
 
 
 def has_numpy_blocks(a: Any) -> bool:
-    return isinstance(a._meta, np.ndarray)  # every block is of its meta's type
+    return isinstance(a._meta, np.ndarray) and not isinstance(a, DaskSparseRows)  # every block is of its meta's type
 
 
 def known_rows(a: Any) -> Any:
+    if isinstance(a, DaskSparseRows):
+        return DaskSparseRows(known_rows(a.blocks), a.row_weights)
     if any(np.isnan(c) for c in a.chunks[0]):
         # compute_chunk_sizes() updates the array object in place: work on a new one.
         a = da.Array(a.dask, a.name, a.chunks, meta=a._meta).compute_chunk_sizes()
@@ -222,3 +236,240 @@ CAPABILITIES = _GENERIC.replace(
     has_numpy_blocks=has_numpy_blocks,
     max_magnitude=max_magnitude,
 )
+
+
+# -- sparse: Dask arrays of SciPy sparse blocks (see xpcluster._backends.sparse) -----------------
+
+from .sparse import SCIPY_KERNELS, SparseRows, _scipy_rows  # noqa: E402
+
+
+def _block_rows(block: Any, weights: Any = None) -> SparseRows:
+    """One block (canonical CSR, as :func:`dask_sparse_rows` made it) as sparse rows."""
+    rows = SparseRows(SCIPY_KERNELS, block.indptr, block.indices, block.data, block.shape[1], host_indptr=block.indptr)
+    return rows if weights is None else rows.weighted(weights)
+
+
+def _canonical_block(block: Any) -> Any:
+    rows = _scipy_rows(block, "X")
+    return rows.native()
+
+
+class DaskSparseRows(SparseRows):
+    """Sparse rows on Dask: a Dask array whose row blocks (one column block) are canonical
+    SciPy CSR matrices.  Passes over the data map the NumPy sparse code over the blocks
+    (:func:`map_row_chunks`); everything else the core asks of sparse rows is a small
+    lazy graph here.  Results are Dask arrays of NumPy blocks."""
+
+    def __init__(self, blocks: Any, weights: Any = None) -> None:
+        self.blocks = blocks
+        self.kernels = SCIPY_KERNELS
+        self.xp = array_api_compat.array_namespace(da.empty((0,)))
+        self.shape = blocks.shape
+        self.dtype = blocks.dtype
+        self.chunks = blocks.chunks
+        self.numblocks = blocks.numblocks
+        self.device = "cpu"
+        self._meta = np.empty((0, 0), dtype=blocks.dtype)  # what results' blocks are
+        self._weights = weights
+        self._host_indptr = None
+
+    static_rows = False
+    nnz = None  # unknown until the blocks are computed (block sizing then follows the blocks)
+
+    @property
+    def row_weights(self) -> Any:
+        return self._weights
+
+    def weighted(self, weights: Any) -> "DaskSparseRows":
+        return DaskSparseRows(self.blocks, None if weights is None else weights.rechunk((self.chunks[0],)))
+
+    def persist(self) -> "DaskSparseRows":
+        return DaskSparseRows(self.blocks.persist(), None if self._weights is None else self._weights.persist())
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None) and isinstance(key[1], int):
+            return self.blocks.map_blocks(_block_column, key[1], drop_axis=1, dtype=self.dtype,
+                                          meta=np.empty((0,), dtype=self.dtype))
+        if isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], int) and isinstance(key[1], int):
+            return self[:, key[1]][key[0]]
+        raise IndexError(f"sparse Dask rows do not support the index {key!r}")
+
+    @property
+    def values(self) -> Any:
+        """The stored entries, block by block (their counts unknown until computed)."""
+        return self.blocks.map_blocks(_block_values, drop_axis=1, chunks=((np.nan,) * self.numblocks[0],),
+                                      dtype=self.dtype, meta=np.empty((0,), dtype=self.dtype))
+
+    def with_values(self, values: Any) -> "DaskSparseRows":  # pragma: no cover - scaling goes through _mapped
+        raise NotImplementedError
+
+    def _mapped(self, fn: Any, *args: Any, dtype: Any = None) -> "DaskSparseRows":
+        blocks = self.blocks.map_blocks(fn, *args, dtype=dtype or self.dtype, meta=self.blocks._meta)
+        return DaskSparseRows(blocks, self._weights)
+
+    def __mul__(self, s: Any) -> "DaskSparseRows":
+        return self._mapped(_block_times, self._number(s))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, s: Any) -> "DaskSparseRows":
+        return self._mapped(_block_over, self._number(s))
+
+    def _number(self, s: Any) -> Any:
+        if isinstance(s, float | int):
+            return s
+        if getattr(s, "ndim", None) != 0:
+            raise TypeError("sparse rows are scaled by a number only (a 0-d array or a Python number)")
+        return s.astype(self.dtype)
+
+    def astype(self, dtype: Any, copy: bool = True, device: Any = None) -> "DaskSparseRows":
+        if dtype == self.dtype:
+            return self
+        return self._mapped(_block_astype, np.dtype(dtype), dtype=dtype)
+
+    @property
+    def sq_norms(self) -> Any:
+        return self.blocks.map_blocks(_block_sq_norms, drop_axis=1, dtype=self.dtype,
+                                      meta=np.empty((0,), dtype=self.dtype))
+
+    def rows_scaled(self, factors: Any) -> "DaskSparseRows":
+        factors = factors.rechunk((self.chunks[0],))[:, None]
+        return DaskSparseRows(da.map_blocks(_block_rows_scaled, self.blocks, factors, dtype=self.dtype,
+                                            meta=self.blocks._meta), self._weights)
+
+    def column_moments(self) -> tuple[Any, Any]:
+        d, nb = self.shape[1], self.numblocks[0]
+        per_block = self.blocks.map_blocks(_block_moments, chunks=((2,) * nb, (d,)), dtype=np.float64,
+                                           meta=np.empty((0, 0)))
+        moments = per_block.reshape((nb, 2, d)).sum(axis=0)
+        return moments[0], moments[1]
+
+    def native(self) -> Any:
+        return self.blocks
+
+    def compute(self) -> SparseRows:
+        """The rows computed once, as NumPy sparse rows (for searches that read them often)."""
+        from scipy import sparse
+
+        blocks = [b for b in dask.compute(*self.blocks.to_delayed().ravel())]
+        rows = _scipy_rows(sparse.vstack(blocks, format="csr") if blocks else self.blocks._meta, "X")
+        return rows if self._weights is None else rows.weighted(np.asarray(self._weights.compute()))
+
+    def dense_rows(self, index: Any) -> Any:
+        """The rows at ``index`` (host or lazy) as a dense (m, d) Dask array: each block
+        contributes the rows it holds, summed (no block is densified)."""
+        m, d = int(index.shape[0]), self.shape[1]
+        nb = self.numblocks[0]
+        # Each block learns where it starts from its piece of the row positions.
+        starts = da.arange(self.shape[0], chunks=(self.chunks[0],), dtype=np.int64)
+        if not isinstance(index, da.Array):
+            index = da.from_array(np.asarray(index), chunks=-1)
+        parts = da.blockwise(_block_pick, "ij", self.blocks, "ij", starts, "i", index.rechunk(-1), "k",
+                             concatenate=True, adjust_chunks={"i": m}, dtype=self.dtype,
+                             meta=np.empty((0, 0), dtype=self.dtype))
+        return parts.reshape((nb, m, d)).sum(axis=0)
+
+    def subset(self, index: Any) -> Any:
+        raise TypeError("a subset of the rows of a Dask array of sparse blocks is not supported; "
+                        "MiniBatchKMeans and BisectingKMeans take SciPy sparse input, KMeans takes Dask's")
+
+
+def _block_column(block: Any, j: int) -> np.ndarray:
+    return np.asarray(block[:, [j]].toarray()[:, 0])
+
+
+def _block_values(block: Any) -> np.ndarray:
+    return np.asarray(block.data)
+
+
+def _block_times(block: Any, s: Any) -> Any:
+    return _with_data(block, block.data * np.asarray(s, dtype=block.dtype))
+
+
+def _block_over(block: Any, s: Any) -> Any:
+    return _with_data(block, block.data / np.asarray(s, dtype=block.dtype))
+
+
+def _block_astype(block: Any, dtype: Any) -> Any:
+    return _with_data(block, block.data.astype(dtype))
+
+
+def _with_data(block: Any, data: Any) -> Any:
+    from scipy import sparse
+
+    return sparse.csr_matrix((data, block.indices, block.indptr), shape=block.shape, copy=False)
+
+
+def _block_sq_norms(block: Any) -> np.ndarray:
+    return np.asarray(_block_rows(block).sq_norms)
+
+
+def _block_rows_scaled(block: Any, factors: Any) -> Any:
+    return _block_rows(block).rows_scaled(np.asarray(factors).reshape(-1)).native()
+
+
+def _block_moments(block: Any) -> np.ndarray:
+    return np.stack(_block_rows(block).column_moments())
+
+
+def _block_pick(block: Any, start: Any, index: Any) -> np.ndarray:
+    index = np.asarray(index).reshape(-1).astype(np.int64) - (int(start[0]) if len(start) else 0)
+    inside = (index >= 0) & (index < block.shape[0])
+    out = np.zeros((index.shape[0], block.shape[1]), dtype=block.dtype)
+    if inside.any():
+        out[inside] = _block_rows(block).dense_rows(index[inside])
+    return out
+
+
+def is_dask_sparse(X: Any) -> bool:
+    return isinstance(X, da.Array) and type(X._meta).__module__.startswith("scipy.sparse")
+
+
+def dask_sparse_rows(X: Any, name: str = "X") -> DaskSparseRows:
+    """A Dask array of SciPy sparse blocks as sparse rows: one column block, each row block
+    canonical CSR in the compute dtype (lazily: a map over the blocks, nothing computed)."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D sparse input, got {X.ndim}D instead")
+    kind = X.dtype.kind
+    if kind == "c":
+        raise ValueError("Complex data not supported")
+    if kind not in "biuf":
+        raise ValueError(f"{name} needs real numbers, got sparse blocks of dtype {X.dtype}")
+    dtype = np.dtype(np.float32) if kind == "f" and X.dtype.itemsize <= 4 else np.dtype(np.float64)
+    from scipy import sparse
+
+    blocks = _single_column_block(X).map_blocks(_canonical_block, dtype=dtype,
+                                                meta=sparse.csr_matrix((0, 0), dtype=dtype))
+    return DaskSparseRows(blocks)
+
+
+def _sparse_map_row_chunks(x: DaskSparseRows, rows: int, fn: Callable[..., Any], *consts: Any):
+    """:func:`map_row_chunks` for sparse rows: each block's task runs ``fn`` on the block as
+    NumPy sparse rows (with its rows' weights), in row chunks."""
+    from scipy import sparse
+
+    consts = tuple(_whole(c) for c in consts)
+    probe_consts = tuple(
+        array_api_compat.array_namespace(_block_meta(c)).zeros(c.shape, dtype=c.dtype)
+        if isinstance(c, da.Array) else c
+        for c in consts
+    )
+    probe = _block_rows(sparse.csr_matrix((1, x.shape[1]), dtype=x.dtype),
+                        None if x.row_weights is None else np.zeros((1,), dtype=x.row_weights.dtype))
+    probe_rows, probe_totals = fn(probe, *probe_consts)
+
+    def run_block(block: Any, weights: Any, *block_consts: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        return generic.map_row_chunks(_block_rows(block, weights), rows, fn, *block_consts)
+
+    const_specs = []
+    for i, c in enumerate(consts):
+        if isinstance(c, da.Array):
+            const_specs += [c, tuple(f"c{i}_{axis}" for axis in range(c.ndim))]
+        else:
+            const_specs += [c, None]
+    weight_spec = [None, None] if x.row_weights is None else [x.row_weights, "i"]
+    pairs = da.blockwise(
+        run_block, "i", x.blocks, "ij", *weight_spec, *const_specs, concatenate=True, dtype=object,
+        meta=_OBJECT_META,
+    )
+    return _unpack_pairs(pairs, x.chunks[0], x.numblocks[0], probe_rows, probe_totals)

@@ -6,6 +6,8 @@ from typing import Any, Callable
 import array_api_compat
 import numpy as np
 
+from .sparse import is_sparse, stored_values
+
 
 def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     """Per-id sums and counts through a one-hot matrix product.
@@ -71,6 +73,16 @@ def read_bool(flag: Any) -> bool:
 
 
 def take_rows(x: Any, index: Any) -> Any:
+    """The rows at ``index``, dense (of sparse rows too: a few rows, e.g. seeds)."""
+    if is_sparse(x):
+        return x.dense_rows(index)
+    return array_api_compat.array_namespace(x).take(x, index, axis=0)
+
+
+def subset_rows(x: Any, index: Any) -> Any:
+    """The rows at ``index``, of ``x``'s kind (sparse rows stay sparse: a batch, a subsample)."""
+    if is_sparse(x):
+        return x.subset(index)
     return array_api_compat.array_namespace(x).take(x, index, axis=0)
 
 
@@ -102,6 +114,7 @@ def has_numpy_blocks(a: Any) -> bool:
 
 def max_magnitude(a: Any) -> Any:
     """0-d: the largest absolute value in ``a`` (0 for an empty array; NaN propagates)."""
+    a = stored_values(a)
     xp = array_api_compat.array_namespace(a)
     if any(size == 0 for size in a.shape):
         return xp.zeros((), dtype=a.dtype, device=array_api_compat.device(a))

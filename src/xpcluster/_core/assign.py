@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from .._backends import capabilities_for
+from .._backends.sparse import is_sparse
 from .chunks import memory_budget_bytes
 
 
@@ -37,11 +38,29 @@ def prepare_rows(x: Any, origin: Any, *, xp: Any) -> PreparedRows | None:
     per-block shift and stays within the budget.
     """
     n, d = x.shape
-    if n is None or n != n:  # unknown row count (Dask): keep the per-block path
+    if n is None or n != n or is_sparse(x):  # unknown row count (Dask), sparse rows: per-block path
         return None
     if n * (2 * d + 1) * (xp.finfo(x.dtype).bits // 8) > memory_budget_bytes():
         return None
     return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
+
+
+def mean_feature_variance(x: Any, *, xp: Any) -> Any:
+    """0-d: the mean over the features of their variances (scikit-learn's scale of ``tol``);
+    of sparse rows from their column moments, without densifying them."""
+    if is_sparse(x):
+        return xp.astype(x.mean_column_variance(), x.dtype)
+    return xp.mean(xp.var(x, axis=0))
+
+
+def sparse_squared_distances(block: Any, points_t: Any, point_sq_norms: Any) -> Any:
+    """(rows, m) squared Euclidean distances of sparse rows to m dense points given as
+    ``points_t`` (d, m) with their squared norms: ``|x|^2 - 2 x.p + |p|^2`` (the rows stay
+    sparse, so unshifted), clamped at 0."""
+    bxp = array_api_compat.array_namespace(block)
+    products = block.product(points_t)
+    sq_norms = bxp.astype(block.sq_norms, products.dtype)
+    return bxp.clip(sq_norms[:, None] - 2 * products + point_sq_norms[None, :], min=0.0)
 
 
 def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None, concurrency: int = 1) -> int:
@@ -96,6 +115,11 @@ def assign_labels(
     usable = xp.all(xp.isfinite(centroids), axis=1)
     if alive is not None:
         usable = usable & alive
+    if is_sparse(x):
+        return _assign_sparse(
+            x, centroids, usable, weights, xp=xp, caps=caps,
+            with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
+        )
     if prepared is None:
         first_usable = xp.argmax(xp.astype(usable, xp.int32))
         origin = xp.take(centroids, xp.reshape(first_usable, (1,)), axis=0)
@@ -130,6 +154,72 @@ def assign_labels(
         sums=totals[0] if with_sums else None,
         counts=totals[1] if with_sums else None,
     )
+
+
+def sparse_rows_per_chunk(x: Any, k: int, caps: Any) -> int:
+    """Rows of sparse ``x`` per block: the (rows, k) score temporaries and the block's
+    entries' temporaries (their cluster ids and values, in the segment sums) fit the budget
+    with the backend's concurrent blocks in flight, the score block near ``block_bytes``."""
+    n = max(1, x.shape[0])
+    itemsize = x.xp.finfo(x.dtype).bits // 8
+    entries_per_row = -(-(x.nnz or 0) // n)  # (None: unknown, Dask's blocks)
+    bytes_per_row = itemsize * 4 * k + 24 * entries_per_row + 16
+    rows = memory_budget_bytes() // max(1, caps.concurrent_blocks()) // bytes_per_row
+    if caps.block_bytes is not None:
+        rows = min(rows, max(256, caps.block_bytes // (itemsize * max(1, k))))
+    return max(1, rows)
+
+
+def _assign_sparse(
+    x: Any, centroids: Any, usable: Any, weights: Any, *,
+    xp: Any, caps: Any, with_distances: bool, with_sums: bool, with_inertia: bool,
+) -> Assignment:
+    """``assign_labels`` for sparse rows: scores ``0.5*|c|^2 - x.c`` from one sparse-dense
+    product per block (no shift: shifting would densify the rows), distances from the
+    rows' squared norms, sums from the rows' own segment sums."""
+    k = centroids.shape[0]
+    safe = xp.where(usable[:, None], centroids, xp.zeros_like(centroids))
+    sq_norms = xp.sum(safe * safe, axis=1)
+    half_sq_norms = xp.where(usable, 0.5 * sq_norms, xp.full_like(sq_norms, math.inf))
+    if weights is not None:
+        x = x.weighted(xp.astype(weights, x.dtype))
+    process = functools.partial(
+        _assign_sparse_block, k=k, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
+    )
+    rows = sparse_rows_per_chunk(x, k, caps)
+    centroids_t = xp.asarray(xp.matrix_transpose(safe), copy=True)  # (d, k), laid out for the product
+    per_row, totals = (caps.parallel_map_row_chunks or caps.map_row_chunks)(
+        x, rows, process, centroids_t, half_sq_norms, sq_norms)
+    return Assignment(
+        labels=per_row[0],
+        distances=per_row[1] if with_distances else None,
+        sums=totals[0] if with_sums else None,
+        counts=totals[1] if with_sums else None,
+        inertia=totals[-1] if with_inertia else None,
+    )
+
+
+def _assign_sparse_block(
+    block: Any, centroids_t: Any, half_sq_norms: Any, sq_norms: Any, *,
+    k: int, with_distances: bool, with_sums: bool, with_inertia: bool,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    products = block.product(centroids_t)
+    labels = bcaps.nearest_index(half_sq_norms - products)
+    weights = block.row_weights
+    per_row, totals = (labels,), ()
+    if with_distances or with_inertia:
+        index_dtype = bxp.__array_namespace_info__().default_dtypes(device=block.device)["indexing"]
+        own = bxp.take_along_axis(products, bxp.astype(labels[:, None], index_dtype), axis=1)[:, 0]
+        sq = bxp.clip(block.sq_norms - 2 * own + bxp.take(sq_norms, labels), min=0.0)
+        if with_distances:
+            per_row += (bxp.sqrt(sq),)
+    if with_sums:
+        totals += block.segment_sums(labels, k, weights)
+    if with_inertia:
+        totals += (bxp.sum(sq) if weights is None else bxp.sum(sq * weights),)
+    return per_row, totals
 
 
 def _assign_weighted(

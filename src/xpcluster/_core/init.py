@@ -192,8 +192,9 @@ def _recluster(points: Any, weights: Any, uniforms: Any, k: int, *, xp: Any, cap
     classes = xp.arange(k, device=array_api_compat.device(points))
 
     def lloyd_step(_: Any, centres: Any) -> Any:
-        # Tiny (m by k) problem: plain broadcasting, no chunking needed.
-        sq = xp.sum((as_wide[:, None, :] - centres[None, :, :]) ** 2, axis=2)
+        # A small (m by k) problem, one centre at a time: O(m*d) memory, not the O(m*k*d)
+        # of broadcasting all pairs (gigabytes for text-sized d).
+        sq = xp.stack([xp.sum((as_wide - centres[j : j + 1, :]) ** 2, axis=1) for j in range(k)], axis=1)
         one_hot = xp.astype(xp.argmin(sq, axis=1)[:, None] == classes[None, :], wide) * weights[:, None]
         mass = xp.sum(one_hot, axis=0)
         sums = xp.matmul(xp.matrix_transpose(one_hot), as_wide)

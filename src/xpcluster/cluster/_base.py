@@ -20,6 +20,7 @@ import array_api_compat
 import numpy as np
 
 from .._backends import capabilities_for
+from .._backends.sparse import as_sparse_rows, is_sparse, is_sparse_input, stored_values
 from .._checks import Checks, raise_error
 from .._core.dtypes import to_compute_dtype
 from .._dispatch import resolve
@@ -210,32 +211,20 @@ def validate_data(
     pending checks the caller attaches to its outputs).  With ``checks=None`` (``fit``) the
     check is attached to the returned ``X`` itself: eagerly it reports at once, on Dask
     when ``X`` is first computed (``fit`` persists it at once: no extra pass over the data).
-    Lists and tuples are converted as NumPy would.
+    Lists and tuples are converted as NumPy would.  Sparse ``X`` (SciPy's sparse matrices
+    and arrays, any format) comes back as :class:`xpcluster._backends.sparse.SparseRows`
+    for estimators whose class sets ``_accepts_sparse``; others refuse it (``TypeError``).
     """
-    if _is_sparse(X):
-        raise TypeError(
-            f"{type(estimator).__name__} does not accept sparse input (got a {type(X).__name__}); "
-            "convert it to a dense array first, e.g. with X.toarray()"
-        )
-    names = _feature_names(X)
-    if like is not None and _is_placeholder(X):
-        # Inside a trace (jax.jit) the data has no device yet: only the library must match.
-        xp, device, (X,) = resolve(X)
-        if array_api_compat.array_namespace(like) is not xp:
-            raise TypeError(f"{type(estimator).__name__} was fitted on arrays of another library than X's")
+    if is_sparse_input(X):
+        if not getattr(estimator, "_accepts_sparse", False):
+            raise TypeError(
+                f"{type(estimator).__name__} does not accept sparse input (got a {type(X).__name__}); "
+                "convert it to a dense array first, e.g. with X.toarray()"
+            )
+        xp, device, X = _sparse_data(estimator, X, like)
+        names = None
     else:
-        xp, device, (X, *_) = resolve(X, like, place_host=False)
-    if getattr(X.dtype, "kind", None) == "O":
-        # NumPy object arrays (e.g. from mixed-type data frames): numbers become float64;
-        # anything else fails here with NumPy's TypeError, as in scikit-learn.
-        X = xp.astype(X, xp.float64)
-    if xp.isdtype(X.dtype, "complex floating"):
-        raise ValueError(f"Complex data not supported; {type(estimator).__name__} needs real numbers")
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data with "
-            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
-        )
+        xp, device, X, names = _dense_data(estimator, X, like)
     n, d = X.shape
     if n is not None and n < min_samples:
         raise ValueError(
@@ -247,9 +236,9 @@ def validate_data(
             f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is "
             f"required by {type(estimator).__name__}."
         )
-    if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
-        raise ValueError(f"{type(estimator).__name__} needs real numbers, got an array of dtype {X.dtype}")
-    if checks is None:
+    if is_sparse(X):
+        pass  # already in its compute dtype (as_sparse_rows)
+    elif checks is None:
         own = Checks(capabilities_for(xp))
         (X,) = own.attach(to_compute_dtype(X, xp, own, name="X"))
     else:
@@ -270,14 +259,53 @@ def validate_data(
     return xp, device, X
 
 
+def _sparse_data(estimator: Any, X: Any, like: Any) -> tuple[Any, Any, Any]:
+    """Sparse ``X`` as :class:`xpcluster._backends.sparse.SparseRows` (canonical CSR, its
+    compute dtype, a copy: ``X`` is never changed), checked against fitted ``like``."""
+    from .._dispatch import is_array_api_dispatch_enabled
+
+    try:
+        X = as_sparse_rows(X, native_dispatch=is_array_api_dispatch_enabled())
+    except ValueError as exc:
+        raise ValueError(f"{type(estimator).__name__}: {exc}") from None
+    if like is not None:
+        if array_api_compat.array_namespace(like) is not X.xp:
+            raise TypeError(f"{type(estimator).__name__} was fitted on arrays of another library than X's "
+                            f"(sparse rows of {X.xp.__name__} arrays)")
+        if X.device is not None and array_api_compat.device(like) != X.device:
+            raise ValueError(f"X is on device {X.device}, the fitted {type(estimator).__name__} on "
+                             f"{array_api_compat.device(like)}; move X to that device first")
+    return X.xp, X.device, X
+
+
+def _dense_data(estimator: Any, X: Any, like: Any) -> tuple[Any, Any, Any, Any]:
+    names = _feature_names(X)
+    if like is not None and _is_placeholder(X):
+        # Inside a trace (jax.jit) the data has no device yet: only the library must match.
+        xp, device, (X,) = resolve(X)
+        if array_api_compat.array_namespace(like) is not xp:
+            raise TypeError(f"{type(estimator).__name__} was fitted on arrays of another library than X's")
+    else:
+        xp, device, (X, *_) = resolve(X, like, place_host=False)
+    if getattr(X.dtype, "kind", None) == "O":
+        # NumPy object arrays (e.g. from mixed-type data frames): numbers become float64;
+        # anything else fails here with NumPy's TypeError, as in scikit-learn.
+        X = xp.astype(X, xp.float64)
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported; {type(estimator).__name__} needs real numbers")
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+        )
+    if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
+        raise ValueError(f"{type(estimator).__name__} needs real numbers, got an array of dtype {X.dtype}")
+    return xp, device, X, names
+
+
 def _is_placeholder(X: Any) -> bool:
     """An array of a trace, which has no device (``device(X)`` is None)."""
     return array_api_compat.is_array_api_obj(X) and array_api_compat.device(X) is None
-
-
-def _is_sparse(X: Any) -> bool:
-    """A SciPy sparse matrix or array (recognised without importing SciPy)."""
-    return type(X).__module__.startswith("scipy.sparse")
 
 
 def _feature_names(X: Any) -> Any:
@@ -339,7 +367,9 @@ def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
 
     This reads a value (a compute on Dask): for ``fit``, which needs values anyway.  Calls
     that must stay lazy or traceable add :func:`non_finite_flag` to their ``Checks``.
+    Of sparse ``X`` the stored entries are checked.
     """
+    X = stored_values(X)
     if caps.read_bool(xp.all(xp.isfinite(X))):
         return
     if caps.read_bool(xp.any(xp.isnan(X))):
@@ -349,6 +379,7 @@ def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
 
 def non_finite_flag(X: Any, *, xp: Any, name: str = "X") -> tuple[Any, Any]:
     """``(flag, action)`` for ``Checks.add``: raise ``ValueError`` when ``X`` is not finite."""
+    X = stored_values(X)
     return ~xp.all(xp.isfinite(X)), raise_error(ValueError(f"Input {name} contains NaN or infinity."))
 
 
@@ -496,7 +527,8 @@ def fitted_input(estimator: Any, X: Any, *, targets: str = "cluster_centers_") -
     checks.add(*non_finite_flag(X, xp=xp))
     if xp.isdtype(centres.dtype, "real floating"):
         dtype = xp.result_type(X.dtype, centres.dtype)
-        X, centres = xp.astype(X, dtype, copy=False), xp.astype(centres, dtype, copy=False)
+        X = X.astype(dtype) if is_sparse(X) else xp.astype(X, dtype, copy=False)
+        centres = xp.astype(centres, dtype, copy=False)
     return xp, caps, checks, X, centres
 
 
@@ -515,9 +547,9 @@ def scaled_distances(core: Any, static: tuple[str, ...], fitted: tuple[Any, ...]
     return distances
 
 
-def clusterer_tags(*, pairwise: bool = False) -> Any:
-    """scikit-learn's ``Tags`` of a clusterer that transforms dense 2-D input, keeps
-    float32 and float64, and refuses NaN.  Imports scikit-learn: xpcluster does not need
+def clusterer_tags(*, pairwise: bool = False, sparse: bool = False) -> Any:
+    """scikit-learn's ``Tags`` of a clusterer that transforms 2-D input (dense, and sparse
+    with ``sparse``), keeps float32 and float64, and refuses NaN.  Imports scikit-learn: xpcluster does not need
     it, and scikit-learn's tools ask for tags only when it is installed."""
     from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
@@ -525,5 +557,5 @@ def clusterer_tags(*, pairwise: bool = False) -> Any:
         estimator_type="clusterer",
         target_tags=TargetTags(required=False),
         transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-        input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False, pairwise=pairwise),
+        input_tags=InputTags(two_d_array=True, sparse=sparse, allow_nan=False, pairwise=pairwise),
     )

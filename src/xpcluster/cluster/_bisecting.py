@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._backends.sparse import is_sparse, native
 from .._checks import Checks
 from .._core.assign import assign_labels
 from .._core.chunks import memory_budget, memory_budget_bytes
@@ -16,7 +17,7 @@ from .._core.dtypes import widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled, unscaled_checked
 from .._core.update import update_centroids
 from .._placement import place_draw
-from ._kmeans import _as_centers, unscaled_number
+from ._kmeans import _as_centers, transform_core, unscaled_number
 from ._base import (
     scaled_distances,
     BaseEstimator,
@@ -212,8 +213,10 @@ class BisectingKMeans(BaseEstimator):
         self.algorithm = algorithm
         self.bisecting_strategy = bisecting_strategy
 
+    _accepts_sparse = True  # SciPy sparse input (validate_data)
+
     def __sklearn_tags__(self) -> Any:
-        return clusterer_tags()
+        return clusterer_tags(sparse=True)
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -293,10 +296,10 @@ class BisectingKMeans(BaseEstimator):
             parent = _leaf_to_split(leaves, self.bisecting_strategy)
             left, right = 2 * s + 1, 2 * s + 2
             inside = node == parent
-            subset = caps.persist(caps.known_rows(X[inside]))
+            subset = caps.persist(caps.known_rows(_rows_where(X, inside, xp=xp, caps=caps)))
             subset_weights = None if sample_weight is None else caps.persist(caps.known_rows(weights[inside]))
             if given_init:
-                seeds = _given_starts(self.init, unscaled(subset, scale), n_init, rng, scale, xp=xp, caps=caps,
+                seeds = _given_starts(self.init, native(unscaled(subset, scale)), n_init, rng, scale, xp=xp, caps=caps,
                                       checks=checks)
             subset, subset_weights = _padded(subset, subset_weights, xp)
             if not given_init:
@@ -466,6 +469,12 @@ def _root_core(x: Any, w: Any, *, xp: Any) -> tuple[Any, Any, Any, Any]:
     and the weights (ones when ``w`` is None)."""
     if w is None:
         w = xp.ones_like(x[:, 0])
+    if is_sparse(x):  # the rows stay sparse: their weighted sum and SSE from the assignment pass
+        origin = xp.zeros((1, x.shape[1]), dtype=x.dtype, device=array_api_compat.device(w))
+        total = assign_labels(x, origin, xp=xp, caps=capabilities_for(xp), weights=w, with_sums=True)
+        centre = total.sums / xp.sum(w)
+        sse = assign_labels(x, centre, xp=xp, caps=capabilities_for(xp), weights=w, with_inertia=True).inertia
+        return centre, sse, xp.zeros_like(x[:, 0], dtype=xp.int32), w
     centre = xp.sum(x * w[:, None], axis=0, keepdims=True) / xp.sum(w)
     diff = x - centre
     return centre, xp.sum(w * xp.sum(diff * diff, axis=1)), xp.zeros_like(x[:, 0], dtype=xp.int32), w
@@ -600,8 +609,10 @@ def _descend_core(
     """
     with memory_budget(budget):
         node = xp.zeros_like(x[:, 0], dtype=xp.int32)
-        diff = x - node_centres[0:1, :]
-        distances = xp.sqrt(xp.sum(diff * diff, axis=1)) if not splits else xp.zeros_like(x[:, 0])
+        if not splits:
+            distances = assign_labels(x, node_centres[0:1, :], xp=xp, caps=caps, with_distances=True).distances
+        else:
+            distances = xp.zeros_like(x[:, 0])
         for parent, left, right in splits:
             nearer = assign_labels(x, node_centres[left : right + 1, :], xp=xp, caps=caps, with_distances=True)
             inside = node == parent
@@ -623,6 +634,8 @@ def _transform_core(x: Any, centres: Any, *, xp: Any, caps: Any, budget: int) ->
     with memory_budget(budget):
         k, d = centres.shape
         itemsize = xp.finfo(x.dtype).bits // 8
+        if is_sparse(x):  # the rows stay sparse: KMeans' sparse transform
+            return transform_core(x, centres, xp=xp, caps=caps, budget=budget)
         rows = max(1, memory_budget_bytes() // (itemsize * (3 * k + 2 * d) + 16))
         (distances,), _ = caps.map_row_chunks(x, rows, _distance_block, centres)
         return distances
@@ -697,12 +710,21 @@ def _print_split(s: int, k: int, split: BisectingSplit, pair: Any, caps: Any) ->
     print(f"New centroids from bisection: {host}")
 
 
+def _rows_where(x: Any, mask: Any, *, xp: Any, caps: Any) -> Any:
+    """The rows of ``x`` where ``mask`` is true (sparse rows stay sparse)."""
+    if is_sparse(x):
+        return caps.subset_rows(x, xp.nonzero(mask)[0])
+    return x[mask]
+
+
 def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
     """The subset padded with zero rows of weight 0 up to one of four sizes per power of two
     (``weights`` None: the subset's rows weigh 1).  Empty row blocks a boolean mask leaves
     on Dask are dropped by ``caps.known_rows`` before this.
     """
     m, d = subset.shape
+    if is_sparse(subset):  # no compiler to reuse programs for: unpadded
+        return subset, xp.ones((m,), dtype=subset.dtype, device=subset.device) if weights is None else weights
     step = 1 << max(0, m.bit_length() - 3)
     extra = -(-m // step) * step - m
     device = array_api_compat.device(subset)

@@ -19,7 +19,11 @@ import numpy as np
 from .. import _rng
 from .._backends import capabilities_for
 from .._checks import Checks
-from .._core.assign import assign_labels, prepare_rows, rows_per_chunk
+from .._backends.sparse import is_sparse, is_sparse_input, native
+from .._core.assign import (
+    assign_labels, mean_feature_variance, prepare_rows, rows_per_chunk, sparse_rows_per_chunk,
+    sparse_squared_distances,
+)
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import to_compute_dtype, widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled_checked
@@ -74,7 +78,7 @@ def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int,
     iterations run and the number of clusters with members (weight) in that assignment.
     """
     with memory_budget(budget):
-        tol_scaled = xp.mean(xp.var(x, axis=0)) * tol if tol != 0 else xp.zeros_like(x[0, 0])
+        tol_scaled = mean_feature_variance(x, xp=xp) * tol if tol != 0 else xp.zeros_like(x[0, 0])
         centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
         centers, n_iter = lloyd(x, weights, centers, tol_scaled, max_iter=max_iter, xp=xp, caps=caps)
         final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)
@@ -314,7 +318,8 @@ def _distances_from(x: Any, origin: Any, dtype: Any, *, xp: Any, caps: Any) -> C
     """
     n, d = x.shape
     itemsize = xp.finfo(dtype).bits // 8
-    if n is None or n != n or n * (2 * d + 1) * itemsize > memory_budget_bytes() or caps.defers_checks:
+    if (n is None or n != n or n * (2 * d + 1) * itemsize > memory_budget_bytes() or caps.defers_checks
+            or is_sparse(x)):
         return lambda points: squared_distances_to_rows(x, points, dtype, xp=xp, caps=caps)
     origin = xp.astype(origin, dtype)
     base = xp.astype(x, dtype) - origin
@@ -361,6 +366,13 @@ def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps:
     """
     m, d = points.shape
     points = xp.astype(points, dtype)
+    if is_sparse(x):
+        x = x.astype(dtype)
+        point_sq_norms = xp.sum(points * points, axis=1)
+        points_t = xp.asarray(xp.matrix_transpose(points), copy=True)
+        rows = sparse_rows_per_chunk(x, m, caps)
+        (sq,), _ = caps.map_row_chunks(x, rows, _sparse_block_squared_distances, points_t, point_sq_norms)
+        return sq
     origin = points[0:1, :]
     shifted = points - origin
     sq_norms = xp.sum(shifted * shifted, axis=1)
@@ -370,6 +382,15 @@ def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps:
         rows = min(rows, max(256, caps.block_bytes // (itemsize * (d + m))))
     (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, origin, shifted, sq_norms)
     return sq
+
+
+def _sparse_block_squared_distances(block: Any, points_t: Any, point_sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
+    return (sparse_squared_distances(block, points_t, point_sq_norms),), ()
+
+
+def _sparse_block_distances(block: Any, points_t: Any, point_sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
+    bxp = array_api_compat.array_namespace(block)
+    return (bxp.sqrt(sparse_squared_distances(block, points_t, point_sq_norms)),), ()
 
 
 def _block_squared_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
@@ -400,6 +421,12 @@ def transform_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> 
     """
     with memory_budget(budget):
         k, d = centers.shape
+        if is_sparse(x):  # unshifted: the rows stay sparse
+            points_t = xp.asarray(xp.matrix_transpose(centers), copy=True)
+            rows = sparse_rows_per_chunk(x, k, caps)
+            (distances,), _ = caps.map_row_chunks(x, rows, _sparse_block_distances, points_t,
+                                                  xp.sum(centers * centers, axis=1))
+            return distances
         origin = centers[0:1, :]
         shifted = centers - origin
         sq_norms = xp.sum(shifted * shifted, axis=1)
@@ -449,7 +476,8 @@ def _host_dtype(dtype: Any, xp: Any) -> np.dtype:
 
 
 def _is_array_like(obj: Any) -> bool:
-    return array_api_compat.is_array_api_obj(obj) or isinstance(obj, (list, tuple)) or hasattr(obj, "__array__")
+    return (array_api_compat.is_array_api_obj(obj) or isinstance(obj, (list, tuple)) or hasattr(obj, "__array__")
+            or is_sparse_input(obj))  # (refused with its own message by _as_centers)
 
 
 def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str, checks: Any = None) -> Any:
@@ -457,6 +485,9 @@ def _as_centers(centers: Any, x: Any, k: int, *, xp: Any, caps: Any, what: str, 
     placed like ``x`` (namespace, device, and ``x``'s compute dtype, native byte order;
     integers beyond its exact range give a ``PrecisionWarning``)."""
     checks = Checks(caps, now=True) if checks is None else checks
+    if is_sparse_input(centers):  # centres are dense by nature: converting silently would hide a mix-up
+        raise TypeError(f"{what} must be a dense array of centres, got a sparse {type(centers).__name__}; "
+                        "pass centres.toarray()")
     if array_api_compat.is_array_api_obj(centers) and array_api_compat.array_namespace(centers) is xp:
         if array_api_compat.device(centers) != array_api_compat.device(x):
             raise ValueError(f"{what} is on device {array_api_compat.device(centers)}, X on "
@@ -584,7 +615,7 @@ def draw_seeding(init: Any, x: Any, weights: Any, k: int, rng: Any, *, xp: Any, 
             host = draw_kmeans_parallel(rng, n, d, k)
         return init, tuple(place_draw(h, x, xp, caps) for h in host)
     if callable(init):
-        centers = init(x, k, random_state=rng)
+        centers = init(native(x), k, random_state=rng)
         return "array", (_as_centers(centers, x, k, xp=xp, caps=caps, what="The centres returned by init",
                                      checks=checks),)
     return "array", (_as_centers(init, x, k, xp=xp, caps=caps, what="init", checks=checks),)
@@ -602,6 +633,7 @@ class _KMeansMixin(BaseEstimator):
     ``transform`` and ``fit_transform`` defined here (it wraps methods where a class defines them)."""
 
     cluster_centers_: Any
+    _accepts_sparse = True  # SciPy sparse input (validate_data)
 
     def _check_common_params(self) -> None:
         owner = type(self).__name__
@@ -721,7 +753,7 @@ class _KMeansMixin(BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def __sklearn_tags__(self) -> Any:
-        return clusterer_tags()
+        return clusterer_tags(sparse=True)
 
 
 class KMeans(_KMeansMixin):
@@ -936,7 +968,7 @@ class KMeans(_KMeansMixin):
                                                          budget=budget)
         print("Initialization complete")
         tol = float(self.tol)
-        tol_scaled = xp.mean(xp.var(x, axis=0)) * tol if tol != 0 else xp.zeros_like(x[0, 0])
+        tol_scaled = mean_feature_variance(x, xp=xp) * tol if tol != 0 else xp.zeros_like(x[0, 0])
         step = caps.compiled(verbose_step_core, STEP_STATIC)
         with memory_budget(budget):  # the rows laid out once, as lloyd lays them out
             prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
@@ -988,6 +1020,8 @@ def plusplus_core(x: Any, weights: Any, draws: tuple[Any, Any], *, k: int, xp: A
 
 class _FunctionName:
     """Names a public function in the messages of the shared validation helpers."""
+
+    _accepts_sparse = True
 
     def __init__(self, name: str) -> None:
         self._name = name

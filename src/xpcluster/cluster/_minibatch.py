@@ -20,7 +20,7 @@ import numpy as np
 from .. import _rng
 from .._backends import capabilities_for
 from .._checks import Checks
-from .._core.assign import assign_labels
+from .._core.assign import assign_labels, mean_feature_variance
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.scale import range_scale, scaled, unscaled_checked
@@ -57,17 +57,19 @@ REASSIGN_STATIC = ("limit", "xp", "caps", "budget")
 CHOICE_STATIC = ("k", "xp", "caps")
 
 
-def _batch_rows(data: Any, pick: Any, cdf: Any, *, xp: Any, caps: Any) -> Any:
+def _batch_rows(data: Any, pick: Any, cdf: Any, *, xp: Any, caps: Any, dense: bool = False) -> Any:
     """The rows of ``data`` a batch draw selects: ``pick`` is None (all of ``data``:
     ``partial_fit``), row indices (``cdf`` None), or uniforms located in ``cdf``, the
-    cumulative normalised sample weights (NumPy's ``choice(n, m, p=weights / sum)``)."""
+    cumulative normalised sample weights (NumPy's ``choice(n, m, p=weights / sum)``).
+    Rows of sparse data stay sparse unless ``dense`` (centres made of them)."""
+    take = caps.take_rows if dense else caps.subset_rows
     if pick is None:
         return data
     if cdf is None:
-        return caps.take_rows(data, pick)
+        return take(data, pick)
     # side="right": a row of weight 0 spans an empty interval of the cdf and is never drawn.
     rows = xp.searchsorted(cdf, pick, side="right")
-    return caps.take_rows(data, xp.clip(rows, 0, data.shape[0] - 1))
+    return take(data, xp.clip(rows, 0, data.shape[0] - 1))
 
 
 def _centres_to_reassign(total: Any, ratio: Any, limit: int, *, xp: Any) -> Any:
@@ -129,7 +131,7 @@ def reassign_core(data: Any, picks: Any, cdf: Any, before: Any, centers: Any, co
     from ``before``, the centres the step started from.
     """
     with memory_budget(budget):
-        replacements = _batch_rows(data, picks, cdf, xp=xp, caps=caps)
+        replacements = _batch_rows(data, picks, cdf, xp=xp, caps=caps, dense=True)
         chosen = _centres_to_reassign(counts, ratio, limit, xp=xp)
         slot = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, 0, limit - 1)
         moved = xp.take(xp.astype(replacements, centers.dtype), slot, axis=0)
@@ -371,7 +373,7 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         if init_size < n:
             index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
             if isinstance(self.init, str) or callable(self.init):
-                x = caps.take_rows(x, index)
+                x = caps.subset_rows(x, index)
                 weights = None if weights is None else xp.take(weights, index, axis=0)
         if given is not None:
             name, draws = "array", (scaled(given, s),)
@@ -497,12 +499,12 @@ class MiniBatchKMeans(_KMeansMixin, BaseEstimator):
         s = range_scale(x, given, xp=xp, caps=caps, now=True)
         factor = scale_value(s)
         xs = _scaled_data(x, s, caps)
-        tol = _read_number(xp.mean(xp.var(xs, axis=0))) * float(self.tol) if self.tol > 0 else 0.0
+        tol = _read_number(mean_feature_variance(xs, xp=xp)) * float(self.tol) if self.tol > 0 else 0.0
         rng = _rng.random_source(self.random_state)
 
         # Seedings, each on its own subsample, judged on one validation subsample.
         valid_index = place_draw(_draw_rows(rng, n, init_size), x, xp, caps)
-        x_valid = caps.take_rows(xs, valid_index)
+        x_valid = caps.subset_rows(xs, valid_index)
         w_valid = None if weights is None else xp.take(weights, valid_index, axis=0)
         best, best_inertia = None, math.inf
         for i in range(n_init):

@@ -254,6 +254,134 @@ def test_bad_input():
 
 
 # --------------------------------------------------------------------------------------
+# Sparse input
+
+
+def topics(n_per=30, k=3, width=10, seed=0):
+    """Sparse-looking data: cluster j stores values in its own ``width`` columns (60 % of
+    them per row), so the clusters are told apart by their support; one row is empty.
+    Values are continuous, so no two fits meet exact ties that rounding would break."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((n_per * k, width * k))
+    for j in range(k):
+        stored = rng.random((n_per, width)) < 0.6
+        dense[j * n_per : (j + 1) * n_per, j * width : (j + 1) * width] = stored * rng.uniform(1.0, 3.0, (n_per, width))
+    dense[5] = 0.0
+    return dense
+
+
+def sparse_formats(dense):
+    from scipy import sparse
+
+    formats = {
+        "csr": sparse.csr_matrix(dense),
+        "csc": sparse.csc_matrix(dense),
+        "coo": sparse.coo_matrix(dense),
+        "csr_array": sparse.csr_array(dense),
+    }
+    if np.array_equal(dense, np.round(dense)):  # integer data: also as an int64 matrix
+        formats["coo_int64"] = sparse.coo_matrix(dense.astype(np.int64))
+    return formats
+
+
+def snapshot(matrix):
+    """Copies of a sparse matrix's stored arrays, to show it was not modified."""
+    if hasattr(matrix, "indptr"):
+        parts = (matrix.data, matrix.indices, matrix.indptr)
+    else:
+        parts = (matrix.data, matrix.row, matrix.col)
+    return [part.copy() for part in parts] + [matrix.dtype, matrix.format]
+
+
+@pytest.mark.parametrize("method, ks, options", [
+    ("elbow", range(1, 7), {}),
+    ("silhouette", range(2, 7), {}),
+    ("silhouette", range(2, 6), {"metric": "cosine", "sample_size": 60}),
+    ("silhouette", range(2, 6), {"metric": "manhattan"}),
+])
+@pytest.mark.parametrize("integers", [False, True])
+def test_sparse_equals_dense(method, ks, options, integers):
+    dense = np.round(3 * topics()) if integers else topics()
+    expected = ck.choose_k(dense, ks, method=method, random_state=0, n_init=3, **options)
+    assert expected.k == 3
+    for name, X in sparse_formats(dense).items():
+        before = snapshot(X)
+        result = ck.choose_k(X, ks, method=method, random_state=0, n_init=3, **options)
+        assert result.k == expected.k, name
+        assert isinstance(result.labels, np.ndarray)
+        np.testing.assert_array_equal(result.labels, expected.labels, err_msg=name)
+        for column, values in result.table.items():
+            np.testing.assert_allclose(values, expected.table[column], rtol=1e-10, atol=1e-12, err_msg=column)
+        after = snapshot(X)
+        for old, new in zip(before[:3], after[:3]):
+            np.testing.assert_array_equal(old, new)
+        assert before[3:] == after[3:]
+
+
+def test_sparse_with_other_estimators():
+    from scipy import sparse
+
+    from xpcluster.cluster import KMedoids
+
+    dense = topics(seed=1)
+    X = sparse.csr_matrix(dense)
+    # KMedoids (sparse-capable) and scikit-learn's KMeans (which takes SciPy matrices).
+    for estimator in (KMedoids(init="build", method="pam"), SkKMeans(n_init=2, random_state=0)):
+        got = ck.silhouette_sweep(X, range(2, 6), estimator=estimator)
+        want = ck.silhouette_sweep(dense, range(2, 6), estimator=estimator)
+        assert got.k == want.k == 3
+        np.testing.assert_allclose(got.silhouette, want.silhouette, rtol=1e-10)
+    with pytest.raises(TypeError, match="KMedians does not accept sparse input"):
+        ck.elbow(X, range(1, 4), estimator=xpcluster.cluster.KMedians(random_state=0))
+
+
+class LabelsOnly:
+    """A clusterer with ``n_clusters`` and ``labels_`` but no ``inertia_`` (as scikit-learn's
+    SpectralClustering): the elbow then computes the within-cluster sum of squares itself."""
+
+    def __init__(self, n_clusters=2):
+        self.n_clusters = n_clusters
+
+    def get_params(self, deep=True):
+        return {"n_clusters": self.n_clusters}
+
+    def fit(self, X):
+        self.labels_ = KMeans(self.n_clusters, n_init=3, random_state=0).fit(X).labels_
+        return self
+
+
+def test_sparse_elbow_without_inertia_attribute():
+    from scipy import sparse
+
+    dense = topics(seed=2)
+    got = ck.elbow(sparse.csc_matrix(dense), range(1, 7), estimator=LabelsOnly())
+    want = ck.elbow(dense, range(1, 7), estimator=LabelsOnly())
+    by_kmeans = ck.elbow(dense, range(1, 7), n_init=3, random_state=0)
+    np.testing.assert_allclose(got.inertia, want.inertia, rtol=1e-10)
+    np.testing.assert_allclose(got.inertia, by_kmeans.inertia, rtol=1e-10)
+    assert got.k == want.k
+
+
+def test_sparse_gap_statistic_and_bad_sparse_input_are_refused():
+    from scipy import sparse
+
+    X = sparse.csr_matrix(topics())
+    for call in (lambda: ck.gap_statistic(X, range(1, 5)), lambda: ck.choose_k(X, range(1, 5), method="gap")):
+        with pytest.raises(TypeError, match="gap_statistic does not accept sparse input.*reference.*elbow"):
+            call()
+    # Rows that are all one point: explicit zeros and duplicates must not hide it.
+    same = sparse.coo_matrix(([1.0, 1.0, 0.0, 2.0, -1.0], ([0, 1, 1, 2, 2], [3, 3, 0, 3, 3])), shape=(3, 5))
+    np.testing.assert_array_equal(same.toarray(), np.tile([0, 0, 0, 1.0, 0], (3, 1)))
+    for matrix in (same, sparse.csr_matrix((4, 3))):
+        with pytest.raises(ValueError, match="single distinct point"):
+            ck.elbow(matrix, range(1, 4))
+    bad = X.copy()
+    bad.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        ck.silhouette_sweep(bad, range(2, 4))
+
+
+# --------------------------------------------------------------------------------------
 # Every backend gives the NumPy answer
 
 

@@ -949,3 +949,199 @@ def test_quantize_suffix_pillow_cannot_write_is_refused_first(workdir, capsys):
     status, out, err = call(capsys, "quantize", "in.png", "-k", 2, "-o", "out.nosuchformat")
     assert status == 1
     assert_one_line_error(err, "Pillow writes no format with the suffix '.nosuchformat'")
+
+
+# --------------------------------------------------------------------------- sparse .npz
+
+
+def sparse_table(seed=0):
+    """Three clusters told apart by their columns (sparse-looking, one empty row)."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((90, 30))
+    for j in range(3):
+        stored = rng.random((30, 10)) < 0.6
+        X[j * 30 : (j + 1) * 30, j * 10 : (j + 1) * 10] = stored * rng.integers(1, 6, size=(30, 10))
+    X[7] = 0.0
+    return X
+
+
+@pytest.fixture
+def sparse_files(tmp_path):
+    """The same table as a dense .npy and as scipy.sparse.save_npz archives of several
+    formats (compressed or not, int64, a COO with duplicate entries and explicit zeros),
+    and .npz files that are not sparse matrices."""
+    sparse = pytest.importorskip("scipy.sparse", reason="SciPy is not installed")
+    X = sparse_table()
+    np.save(tmp_path / "dense.npy", X)
+    sparse.save_npz(tmp_path / "csr.npz", sparse.csr_matrix(X))
+    sparse.save_npz(tmp_path / "csc.npz", sparse.csc_array(X), compressed=False)
+    sparse.save_npz(tmp_path / "int.npz", sparse.csr_matrix(X.astype(np.int64)))
+    rows, cols = np.nonzero(X)
+    values = X[rows, cols]
+    messy = sparse.coo_matrix(
+        (np.concatenate([values - 1, np.ones(values.size), [0.0, 0.0]]),
+         (np.concatenate([rows, rows, [7, 0]]), np.concatenate([cols, cols, [3, 29]]))),
+        shape=X.shape,
+    )
+    np.testing.assert_array_equal(messy.toarray(), X)
+    sparse.save_npz(tmp_path / "coo.npz", messy)
+    np.savez(tmp_path / "arrays.npz", features=X, labels=np.zeros(90))
+    with open(tmp_path / "npy_inside.npz", "wb") as f:
+        np.save(f, X)
+    bad = sparse.csr_matrix(X)
+    bad.data[5] = np.nan
+    sparse.save_npz(tmp_path / "nan.npz", bad)
+    sparse.save_npz(tmp_path / "empty.npz", sparse.csr_matrix((0, 4)))
+    sparse.save_npz(tmp_path / "complex.npz", sparse.csr_matrix(X.astype(np.complex128)))
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    return tmp_path, X
+
+
+SPARSE_ARCHIVES = ("csr.npz", "csc.npz", "int.npz", "coo.npz")
+
+
+@needs_kmeans
+@pytest.mark.parametrize("method", ["kmeans", "minibatch", "bisecting", "kmedoids"])
+def test_fit_sparse_npz_equals_dense_and_keeps_it_sparse(method, sparse_files, capsys, monkeypatch):
+    folder, X = sparse_files
+    status, out, err = call(capsys, "fit", folder / "dense.npy", "-k", 3, "--method", method,
+                            "-o", folder / "dense_l.npy", "--centers", folder / "dense_c.npy")
+    assert status == 0, err
+    cls = cli.estimator_class(method)
+    seen = []
+    original_fit = cls.fit
+
+    def spying_fit(self, X, *args, **kwargs):  # what the estimator is given
+        seen.append(type(X).__module__)
+        return original_fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "fit", spying_fit)
+    for name in SPARSE_ARCHIVES:
+        before = (folder / name).read_bytes()
+        labels, centres = folder / f"{name}_l.npy", folder / f"{name}_c.npy"
+        status, out, err = call(capsys, "fit", folder / name, "-k", 3, "--method", method, "-o", labels,
+                                "--centers", centres)
+        assert status == 0, err
+        assert seen[-1].startswith("scipy.sparse"), name  # never densified on the way
+        np.testing.assert_array_equal(np.load(labels), np.load(folder / "dense_l.npy"), err_msg=name)
+        np.testing.assert_allclose(np.load(centres), np.load(folder / "dense_c.npy"), rtol=1e-12, atol=1e-12)
+        assert f"n=90 d=30 nnz={np.count_nonzero(X)} k=3 method={method}" in out
+        assert "backend=numpy on cpu (sparse) dtype=float64" in out
+        assert (folder / name).read_bytes() == before
+
+
+@needs_kmeans
+def test_fit_sparse_npz_in_a_fresh_process_with_columns_and_float32(sparse_files):
+    folder, X = sparse_files
+    labels = folder / "l.npy"
+    status, out, err = run("fit", folder / "csr.npz", "-k", 3, "-o", labels, "--drop", "0,1", "--dtype", "float32",
+                           "--seed", 4)
+    assert status == 0, err
+    from scipy import sparse
+
+    from xpcluster.cluster import KMeans
+
+    expected = KMeans(n_clusters=3, random_state=4).fit(sparse.csr_matrix(X[:, 2:].astype(np.float32)))
+    np.testing.assert_array_equal(np.load(labels), expected.labels_)
+    assert "d=28" in out and "dtype=float32" in out
+    status, out, err = run("fit", folder / "csc.npz", "-k", 3, "-o", labels, "--columns", "25,0,12")
+    assert status == 0, err
+    expected = KMeans(n_clusters=3, random_state=0).fit(X[:, [25, 0, 12]])
+    np.testing.assert_array_equal(np.load(labels), expected.labels_)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xpcluster.choose_k") is None, reason="xpcluster.choose_k is not there yet")
+@pytest.mark.parametrize("options", [["--method", "silhouette"], ["--method", "elbow", "--k", "1:6"],
+                                     ["--method", "silhouette", "--estimator", "kmedoids"]])
+def test_choose_k_sparse_npz_equals_dense(options, sparse_files, capsys):
+    folder, _ = sparse_files
+    status, dense_out, err = call(capsys, "choose-k", folder / "dense.npy", "--k", "2:6", *options)
+    assert status == 0, err
+    for name in ("csr.npz", "coo.npz"):
+        status, out, err = call(capsys, "choose-k", folder / name, "--k", "2:6", *options)
+        assert status == 0, err
+        assert "backend=numpy on cpu (sparse)" in out.splitlines()[0]
+        assert out.splitlines()[1:] == dense_out.splitlines()[1:]  # the same table and K
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["fit", "{d}/csr.npz", "-k", "3", "-o", "{d}/l.npy", "--method", "kmedians"],
+         ["--method kmedians (KMedians) does not take sparse data", "'{d}/csr.npz' holds a sparse matrix",
+          "use --method kmeans, minibatch, bisecting, kmedoids"]),
+        (["fit", "{d}/csr.npz", "-k", "3", "-o", "{d}/l.npy", "--backend", "torch"],
+         ["--backend numpy only", "got --backend torch"]),
+        (["choose-k", "{d}/csr.npz", "--k", "2:4", "--method", "gap"],
+         ["--method gap needs dense data", "use --method elbow or silhouette"]),
+        (["choose-k", "{d}/csr.npz", "--k", "2:4", "--estimator", "kmedians"],
+         ["--estimator kmedians (KMedians) does not take sparse data"]),
+        (["fit", "{d}/csr.npz", "-k", "3", "-o", "{d}/l.npy", "--columns", "0,30"],
+         ["--columns", "has no column '30'", "0-based indices 0..29"]),
+        (["fit", "{d}/csr.npz", "-k", "3", "-o", "{d}/csr.npz"], ["-o must name a .npy file"]),
+    ],
+)
+def test_sparse_usage_errors_exit_2(args, fragments, sparse_files, capsys):
+    folder, _ = sparse_files
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    status, out, err = call(capsys, *(a.format(d=folder) for a in args))
+    assert status == 2 and out == ""
+    assert_one_line_error(err, *(f.format(d=folder) for f in fragments))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "name, options, fragments",
+    [
+        ("arrays.npz", [], ["is an .npz archive of NumPy arrays ('features', 'labels')",
+                            "not a sparse matrix written by scipy.sparse.save_npz"]),
+        ("npy_inside.npz", [], ["is an .npy array, not an .npz archive"]),
+        ("nan.npz", [], ["non-finite value (nan) at row 1, column"]),
+        ("empty.npz", [], ["holds no data (shape (0, 4))"]),
+        ("complex.npz", [], ["complex128 values", "real numbers"]),
+        ("broken.npz", [], ["cannot read", "broken.npz"]),
+        ("csr.npz", ["--device", "cuda"], ["device 'cuda' is not available for sparse data"]),
+    ],
+)
+def test_sparse_runtime_errors_exit_1(name, options, fragments, sparse_files, capsys):
+    folder, X = sparse_files
+    status, out, err = call(capsys, "fit", folder / name, "-k", 2, "-o", folder / "l.npy", *options)
+    assert status == 1 and out == ""
+    assert_one_line_error(err, *fragments)
+    assert not (folder / "l.npy").exists()
+
+
+def test_nan_position_in_a_sparse_file_is_the_entry_s(sparse_files):
+    folder, X = sparse_files
+    from scipy import sparse
+
+    bad = sparse.load_npz(folder / "nan.npz")
+    row, col = (int(i[0]) for i in np.nonzero(np.isnan(bad.toarray())))
+    with pytest.raises(_io.DataError, match=rf"at row {row}, column {col};"):
+        _io.load_data(folder / "nan.npz")
+
+
+def test_load_data_reads_sparse_npz_as_a_new_csr_matrix(sparse_files):
+    folder, X = sparse_files
+    for name in SPARSE_ARCHIVES:
+        data = _io.load_data(folder / name)
+        assert _io.is_sparse_data(data) and data.format == "csr" and data.dtype == np.float64, name
+        np.testing.assert_array_equal(data.toarray(), X)
+    assert _io.sparse_npz_format(folder / "csc.npz") == "csc"
+    assert _io.sparse_npz_format(folder / "coo.npz") == "coo"
+    for other in ("arrays.npz", "npy_inside.npz", "broken.npz", "dense.npy", "missing.npz"):
+        assert _io.sparse_npz_format(folder / other) is None, other
+    assert not _io.is_sparse_data(_io.load_data(folder / "dense.npy"))
+
+
+def test_sparse_npz_input_is_never_overwritten(sparse_files, capsys):
+    folder, _ = sparse_files
+    os.symlink("csr.npz", folder / "labels.npy")  # an output path that is the input's file
+    before = (folder / "csr.npz").read_bytes()
+    for args in (["fit", folder / "csr.npz", "-k", 3, "-o", folder / "labels.npy"],
+                 ["fit", folder / "csr.npz", "-k", 3, "-o", folder / "l.npy", "--centers", folder / "labels.npy"]):
+        status, out, err = call(capsys, *args)
+        assert status == 2 and out == ""
+        assert_one_line_error(err, "is the same file as the input DATA")
+    assert (folder / "csr.npz").read_bytes() == before
+    assert os.path.islink(folder / "labels.npy") and not (folder / "l.npy").exists()

@@ -383,6 +383,256 @@ def test_pam_memory_is_bounded(metric):
     assert peak < 3 * budget, f"peak {peak / 2**20:.1f} MiB"
 
 
+# -- sparse input ---------------------------------------------------------------------------
+
+
+def sparse_data(n=60, d=14, seed=0, dtype=np.float64, empty=3):
+    """Non-negative data in three clusters that differ in their support (clumps of columns),
+    a little noise everywhere and ``empty`` (up to 3) empty rows (n >= 10)."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((n, d))
+    group = rng.integers(0, 3, size=n)
+    for g in range(3):
+        members = np.flatnonzero(group == g)
+        columns = np.arange(g * (d // 3), (g + 1) * (d // 3) + 2) % d
+        mask = rng.random((members.size, columns.size)) < 0.5
+        dense[np.ix_(members, columns)] = mask * rng.uniform(1.0, 9.0, size=mask.shape)
+    mask = rng.random((n, d)) < 0.05  # a little noise everywhere
+    dense[mask] += rng.uniform(0.5, 2.0, size=mask.sum())
+    dense[[4, n // 2, n - 5][:empty]] = 0.0  # empty rows
+    return dense.astype(dtype)
+
+
+def messy_csr(dense):
+    """``dense`` as a CSR matrix with unsorted column indices, duplicate entries and explicit
+    zeros within its rows (SciPy keeps them until ``sum_duplicates``)."""
+    coo = messy_coo(dense)
+    order = np.argsort(coo.row, kind="stable")  # rows in order; within a row, as messy as before
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(coo.row, minlength=dense.shape[0]))])
+    csr = scipy_sparse().csr_matrix((coo.data[order], coo.col[order], indptr), shape=dense.shape)
+    assert not csr.has_canonical_format
+    np.testing.assert_array_equal(csr.toarray(), dense)
+    return csr
+
+
+def messy_coo(dense):
+    """``dense`` as a COO matrix with unsorted entries, duplicates that add up to the stored
+    value and explicit zeros: what canonicalisation has to undo."""
+    rows, cols = np.nonzero(dense)
+    values = dense[rows, cols]
+    order = np.random.default_rng(1).permutation(rows.size)  # unsorted
+    rows, cols, values = rows[order], cols[order], values[order]
+    half = np.floor(values / 2)  # integers for integer data: the int64 matrix holds the same data
+    rows = np.concatenate([rows, rows[:10], [0, 4, 21]])  # duplicates; explicit zeros, two in empty rows
+    cols = np.concatenate([cols, cols[:10], [0, 3, 5]])
+    values = np.concatenate([values[:10] - half[:10], values[10:], half[:10], [0.0, 0.0, 0.0]])
+    coo = scipy_sparse().coo_matrix((values, (rows, cols)), shape=dense.shape)
+    np.testing.assert_array_equal(coo.toarray(), dense)
+    return coo
+
+
+def sparse_reference_matrix(A, B, metric):
+    """``cdist``, except that the cosine distance of an all-zero row is 1 (similarity 0), as
+    KMedoids and scikit-learn's ``cosine_distances`` define it (``cdist`` gives NaN)."""
+    if metric != "cosine":
+        return cdist(A, B, SCIPY_METRIC[metric])
+    def unit(a):
+        norms = np.linalg.norm(a, axis=1, keepdims=True)
+        return a / np.where(norms > 0, norms, 1.0)
+    return np.clip(1.0 - unit(A) @ unit(B).T, 0.0, 2.0)
+
+
+def scipy_sparse():
+    return pytest.importorskip("scipy.sparse", reason="SciPy is not installed")
+
+
+def same_medoids(found, expected, X_dense):
+    """The same medoids: the same indices, except that identical rows (the empty ones) are
+    interchangeable -- a medoid among them is an exact tie, which rounding breaks."""
+    found, expected = np.asarray(found), np.asarray(expected)
+    np.testing.assert_array_equal(X_dense[found], X_dense[expected])
+    distinct = np.any(X_dense[expected] != 0, axis=1)
+    np.testing.assert_array_equal(found[distinct], expected[distinct])
+
+
+def check_same_fit(sparse_fit, dense_fit, X_dense):
+    same_medoids(sparse_fit.medoid_indices_, dense_fit.medoid_indices_, X_dense)
+    np.testing.assert_array_equal(sparse_fit.labels_, dense_fit.labels_)
+    np.testing.assert_allclose(float(sparse_fit.inertia_), float(dense_fit.inertia_), rtol=1e-12)
+    if np.unique(X_dense, axis=0).shape[0] == X_dense.shape[0]:
+        assert sparse_fit.n_iter_ == dense_fit.n_iter_
+    else:  # trading a medoid for an identical row (a tie) may take one more iteration
+        assert abs(sparse_fit.n_iter_ - dense_fit.n_iter_) <= 1
+    assert isinstance(sparse_fit.cluster_centers_, np.ndarray)
+    np.testing.assert_array_equal(sparse_fit.cluster_centers_, X_dense[sparse_fit.medoid_indices_])
+    assert sparse_fit.labels_.dtype == np.int32 and sparse_fit.n_features_in_ == X_dense.shape[1]
+
+
+@pytest.mark.parametrize("metric", VECTOR_METRICS)
+@pytest.mark.parametrize("method", ["pam", "alternate"])
+@pytest.mark.parametrize("init", ["build", "k-medoids++", "start"])
+def test_sparse_fit_equals_dense_fit(metric, method, init):
+    dense = sparse_data(seed=2, empty=1)  # no identical rows: every step must agree
+    X = scipy_sparse().csr_matrix(dense)
+    start = np.array([0, 1, 2, 3])  # a poor start: several swaps or updates to make
+    params = dict(n_clusters=4, metric=metric, method=method, init=start if init == "start" else init, random_state=7)
+    ours = KMedoids(**params).fit(X)
+    reference = KMedoids(**params).fit(dense)
+    check_same_fit(ours, reference, dense)
+    # ... and the textbook search on the full matrix agrees with both.
+    D = sparse_reference_matrix(dense, dense, metric)
+    if init == "start":
+        expected = reference_eager_swaps(D, start)[0] if method == "pam" else reference_alternate(D, start)
+        same_medoids(ours.medoid_indices_, expected, dense)
+    np.testing.assert_allclose(float(ours.inertia_), loss_of(D, ours.medoid_indices_), rtol=1e-10)
+    queries = sparse_data(n=25, seed=3)
+    Q = scipy_sparse().csr_matrix(queries)
+    expected_distances = sparse_reference_matrix(queries, dense[ours.medoid_indices_], metric)
+    # Expansions near 0 (a point at its medoid): ~sqrt(eps) * |x| for euclidean.
+    np.testing.assert_allclose(ours.transform(Q), expected_distances, rtol=1e-9, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(Q), expected_distances.argmin(axis=1))
+    np.testing.assert_array_equal(ours.predict(Q), reference.predict(queries))
+    np.testing.assert_array_equal(ours.predict(X), ours.labels_)
+    np.testing.assert_allclose(ours.transform(Q), reference.transform(queries), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "dok", "bsr"])
+@pytest.mark.parametrize("metric", VECTOR_METRICS)
+def test_sparse_formats_integers_duplicates_and_explicit_zeros(fmt, metric):
+    dense = np.round(sparse_data(seed=4))  # integer-valued, so the int64 matrix is the same data
+    coo = messy_coo(dense)
+    reference = KMedoids(3, metric=metric, method="pam", init="build").fit(dense)
+    for matrix in (coo.asformat(fmt), coo.astype(np.int64).asformat(fmt)):
+        ours = KMedoids(3, metric=metric, method="pam", init="build").fit(matrix)
+        check_same_fit(ours, reference, dense)
+        assert ours.cluster_centers_.dtype == np.float64
+        np.testing.assert_array_equal(ours.predict(matrix), reference.labels_)
+
+
+def test_sparse_csr_with_unsorted_indices_and_sparse_arrays():
+    sparse = scipy_sparse()
+    dense = sparse_data(seed=5)
+    csr = sparse.csr_matrix(dense)
+    # Reverse the column order within each row: same matrix, unsorted indices.
+    for i in range(csr.shape[0]):
+        lo, hi = csr.indptr[i], csr.indptr[i + 1]
+        csr.indices[lo:hi] = csr.indices[lo:hi][::-1].copy()
+        csr.data[lo:hi] = csr.data[lo:hi][::-1].copy()
+    csr.has_sorted_indices = False
+    assert not csr.has_sorted_indices
+    np.testing.assert_array_equal(csr.toarray(), dense)
+    reference = KMedoids(4, method="alternate", init="build").fit(dense)
+    for X in (csr, sparse.csr_array(dense), sparse.coo_array(dense)):
+        check_same_fit(KMedoids(4, method="alternate", init="build").fit(X), reference, dense)
+
+
+@pytest.mark.parametrize("method", ["pam", "alternate"])
+def test_sparse_input_is_not_modified(method):
+    sparse = scipy_sparse()
+    dense = sparse_data(seed=6)
+    csr = messy_csr(dense)
+    csr.data = csr.data.astype(np.float32)
+    csc = sparse.csc_matrix(dense)
+    saved = [(m, m.data.copy(), m.indices.copy(), m.indptr.copy(), m.dtype) for m in (csr, csc)]
+    for X in (csr, csc):
+        km = KMedoids(4, method=method, init="k-medoids++", random_state=0).fit(X)
+        km.predict(X)
+        km.transform(X)
+        KMedoids(4, method=method, metric="manhattan", init="build").fit_transform(X)
+    for m, data, indices, indptr, dtype in saved:
+        assert m.dtype == dtype
+        np.testing.assert_array_equal(m.data, data)
+        np.testing.assert_array_equal(m.indices, indices)
+        np.testing.assert_array_equal(m.indptr, indptr)
+    assert not csr.has_canonical_format
+
+
+def test_sparse_float32_stays_float32():
+    dense = sparse_data(seed=7, dtype=np.float32)
+    X = scipy_sparse().csr_matrix(dense)
+    km = KMedoids(4, method="pam", init="build").fit(X)
+    assert km.cluster_centers_.dtype == np.float32 and km.inertia_.dtype == np.float32
+    assert km.transform(X).dtype == np.float32
+    reference = KMedoids(4, method="pam", init="build").fit(dense)
+    np.testing.assert_array_equal(km.medoid_indices_, reference.medoid_indices_)
+    np.testing.assert_allclose(float(km.inertia_), float(reference.inertia_), rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
+def test_sparse_equals_dense_over_many_blocks_and_tiles(metric):
+    """A budget small enough that every pass is cut into many row blocks, the alternating
+    update into many tiles and BUILD's candidates into many densified blocks."""
+    sparse = scipy_sparse()
+    dense = sparse_data(n=400, d=120, seed=8)
+    X = sparse.csr_matrix(dense)
+    with xpcluster.memory_budget(60_000):
+        search = kmedoids_module._Search(kmedoids_module.validate_data(KMedoids(), X, reset=True)[2], metric)
+        assert search._tile() < 64 and search.dense_block() < 100 and search.rows(32) < 400
+        for method in ("alternate", "pam"):
+            ours = KMedoids(5, metric=metric, method=method, init="build").fit(X)
+            reference = KMedoids(5, metric=metric, method=method, init="build").fit(dense)
+            check_same_fit(ours, reference, dense)
+
+
+def test_sparse_fit_never_densifies_the_matrix():
+    sparse = scipy_sparse()
+    n, d = 2_000, 5_000  # dense float64: 76 MiB
+    X = sparse.random(n, d, density=0.002, format="csr", random_state=0)
+    budget = 4 * 2**20
+    for metric, method, init in [("euclidean", "pam", "k-medoids++"), ("manhattan", "alternate", "k-medoids++"),
+                                 ("cosine", "alternate", "build")]:
+        with xpcluster.memory_budget(budget):
+            tracemalloc.start()
+            try:
+                km = KMedoids(4, metric=metric, method=method, init=init, max_iter=1, random_state=0).fit(X)
+                km.transform(X)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert km.labels_.shape == (n,)
+        assert peak < 3 * budget, f"{metric}/{method}: peak {peak / 2**20:.1f} MiB"
+
+
+def test_sparse_precomputed_and_other_estimators_are_refused():
+    sparse = scipy_sparse()
+    D = full_matrix(sparse_data(n=12), "euclidean")
+    with pytest.raises(TypeError, match=r"metric='precomputed'\) does not accept sparse input.*euclidean"):
+        KMedoids(2, metric="precomputed").fit(sparse.csr_matrix(D))
+    km = KMedoids(2, metric="precomputed").fit(D)
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        km.predict(sparse.csr_matrix(D[:3]))
+    with pytest.raises(TypeError, match="does not accept sparse input"):
+        km.transform(sparse.csr_matrix(D[:3]))
+    X = sparse.csr_matrix(sparse_data())
+    with pytest.raises(TypeError, match=r"KMedians does not accept sparse input \(got a csr_matrix\).*toarray"):
+        xpcluster.cluster.KMedians(3).fit(X)
+    fitted = xpcluster.cluster.KMedians(3, random_state=0).fit(X.toarray())
+    with pytest.raises(TypeError, match="KMedians does not accept sparse input"):
+        fitted.predict(X)
+
+
+def test_sparse_wrong_features_and_non_finite_entries():
+    sparse = scipy_sparse()
+    dense = sparse_data()
+    km = KMedoids(3, init="build").fit(sparse.csr_matrix(dense))
+    with pytest.raises(ValueError, match="X has 5 features, but KMedoids is expecting 14 features"):
+        km.predict(sparse.csr_matrix(dense[:, :5]))
+    bad = dense.copy()
+    bad[2, np.flatnonzero(bad[2])[0]] = np.nan
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        KMedoids(3).fit(sparse.csr_matrix(bad))
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        km.predict(sparse.csr_matrix(bad))
+
+
+def test_sparse_tags():
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    assert KMedoids().__sklearn_tags__().input_tags.sparse
+    assert KMedoids(metric="cosine").__sklearn_tags__().input_tags.sparse
+    tags = KMedoids(metric="precomputed").__sklearn_tags__().input_tags
+    assert tags.pairwise and not tags.sparse
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Input and output for the application layer (``xpcluster`` command, plotting, examples).
 
-Reading data files and images into NumPy, placing a NumPy array on a chosen backend and
-device, and bringing any backend's array back to NumPy.  This module names array libraries
+Reading data files and images into NumPy (a sparse ``.npz`` into a SciPy sparse matrix),
+placing a NumPy array on a chosen backend and device, and bringing any backend's array
+back to NumPy.  This module names array libraries
 on purpose: it sits at the application boundary, outside the algorithms, which only ever
 see the arrays it produces.
 """
@@ -28,6 +29,8 @@ __all__ = [
     "BACKENDS",
     "DATA_FORMATS",
     "load_data",
+    "is_sparse_data",
+    "sparse_npz_format",
     "load_image",
     "save_image",
     "to_backend",
@@ -43,8 +46,10 @@ BACKENDS = {
     "dask": ("dask.array", "dask"),
     "cupy": ("cupy", "cupy"),
 }
-#: File suffixes :func:`load_data` reads.
-DATA_FORMATS = (".npy", ".csv", ".parquet")
+#: File suffixes :func:`load_data` reads (.npz: a sparse matrix of ``scipy.sparse.save_npz``).
+DATA_FORMATS = (".npy", ".csv", ".parquet", ".npz")
+#: The keys every archive of ``scipy.sparse.save_npz`` has (beside its format's arrays).
+_SPARSE_NPZ_KEYS = frozenset({"format", "shape"})
 #: Target size of one Dask block made by :func:`to_backend` (rows are never split).
 DASK_BLOCK_BYTES = 64 * 2**20
 
@@ -67,8 +72,9 @@ _PYARROW_INDEX = re.compile(r"__index_level_\d+__")
 
 def load_data(path: str | os.PathLike[str], *, columns: Sequence[str | int] | None = None,
               drop: Sequence[str | int] | None = None,
-              note: Callable[[str], None] | None = None) -> np.ndarray:
-    """Read a numeric 2-D table from ``.npy``, ``.csv`` or ``.parquet`` as a NumPy array.
+              note: Callable[[str], None] | None = None) -> Any:
+    """Read a numeric 2-D table from ``.npy``, ``.csv`` or ``.parquet`` as a NumPy array,
+    or a sparse matrix from ``.npz`` as a SciPy CSR matrix.
 
     A 1-D ``.npy`` array is one feature per sample.  CSV is read with the :mod:`csv`
     module's rules (comma-separated, ``"``-quoted fields, no comment character; a UTF-8
@@ -83,6 +89,11 @@ def load_data(path: str | os.PathLike[str], *, columns: Sequence[str | int] | No
     leading column with no name (``''``, pandas' ``'Unnamed: 0'``) or pyarrow's
     ``'__index_level_N__'`` whose values are exactly 0, 1, ..., n-1 is taken for a
     written-out row index and left out; ``note`` (default: :func:`warnings.warn`) is told so.
+
+    A ``.npz`` file must be one written by ``scipy.sparse.save_npz`` (any of its formats);
+    it comes back sparse, as a ``scipy.sparse.csr_matrix`` (integers and booleans as
+    float64, float32 kept, float16 as float64), its columns chosen by 0-based index.  An
+    archive of ``numpy.savez`` is refused with the names of the arrays it holds.
 
     Raises
     ------
@@ -106,6 +117,8 @@ def load_data(path: str | os.PathLike[str], *, columns: Sequence[str | int] | No
         table = _load_csv(path)
     elif suffix == ".parquet":
         table = _load_parquet(path)
+    elif suffix == ".npz":
+        return _load_sparse(path, columns, drop)
     else:
         raise DataError(
             f"unknown data format {suffix or '(no suffix)'!r} for {str(path)!r}: "
@@ -250,6 +263,105 @@ def _check_shape(data: np.ndarray, path: Path) -> np.ndarray:
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise DataError(f"{str(path)!r} holds no data (shape {data.shape})")
     return data
+
+
+# ----------------------------------------------------------------------------- sparse .npz
+
+
+def is_sparse_data(data: Any) -> bool:
+    """Whether ``data`` (what :func:`load_data` returned) is a SciPy sparse matrix."""
+    return type(data).__module__.startswith("scipy.sparse")
+
+
+def sparse_npz_format(path: str | os.PathLike[str]) -> str | None:
+    """The sparse format ('csr', 'coo', ...) of a ``scipy.sparse.save_npz`` archive, or None
+    for any other file (an ``numpy.savez`` archive, a missing or unreadable file).  Reads
+    only the archive's directory and its small 'format' entry."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception:  # not NumPy's at all (zipfile.BadZipFile, OSError, ...)
+        return None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy array, whatever its name
+        return None
+    try:
+        with archive:
+            if not _SPARSE_NPZ_KEYS <= set(archive.files):
+                return None
+            fmt = archive["format"]
+    except Exception:  # a damaged member
+        return None
+    value = fmt.item() if fmt.shape == () else None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def _load_sparse(path: Path, columns: Sequence[str | int] | None, drop: Sequence[str | int] | None) -> Any:
+    """A ``scipy.sparse.save_npz`` archive as a checked CSR matrix of floats (a new matrix:
+    the file is only read)."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:  # zipfile.BadZipFile, OSError, a pickled object array...
+        raise DataError(f"cannot read {str(path)!r} as .npz: {_first_line(exc)}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{str(path)!r} is an .npy array, not an .npz archive; name it .npy")
+    with archive:
+        keys = sorted(archive.files)
+    if not _SPARSE_NPZ_KEYS <= set(keys):
+        shown = ", ".join(repr(k) for k in keys[:8]) + (", ..." if len(keys) > 8 else "")
+        raise DataError(
+            f"{str(path)!r} is an .npz archive of NumPy arrays ({shown or 'none'}), not a sparse matrix written "
+            "by scipy.sparse.save_npz; save a dense table with numpy.save as .npy"
+        )
+    try:
+        from scipy import sparse
+    except ImportError:
+        raise DataError("reading sparse .npz files needs SciPy: pip install scipy") from None
+    try:
+        loaded = sparse.load_npz(path)
+    except Exception as exc:  # a damaged archive or an unknown format: SciPy's own errors
+        raise DataError(f"cannot read {str(path)!r} as a scipy.sparse .npz: {_first_line(exc)}") from None
+    if loaded.ndim != 2:
+        raise DataError(f"{str(path)!r} holds a {loaded.ndim}-D sparse array; expected a 2-D table (samples x features)")
+    if loaded.dtype.kind not in "biuf":
+        raise DataError(f"{str(path)!r} holds {loaded.dtype} values; xpcluster needs real numbers")
+    n, d = loaded.shape
+    if n == 0 or d == 0:
+        raise DataError(f"{str(path)!r} holds no data (shape {(n, d)})")
+    # The dense tables' rule: float32 and float64 kept (in native byte order), the rest float64.
+    dtype = loaded.dtype.newbyteorder("=") if loaded.dtype.kind == "f" and loaded.dtype.itemsize >= 4 else np.float64
+    matrix = sparse.csr_matrix(loaded, dtype=dtype, copy=True)
+    # Canonical (sorted, duplicates added, no stored zeros): its nnz is the data's, and our
+    # own copy is what changes, never anything the file's reader might share.
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    finite = np.isfinite(matrix.data)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        row = int(np.searchsorted(matrix.indptr, first, side="right") - 1)
+        raise DataError(
+            f"{str(path)!r} contains a non-finite value ({matrix.data[first]}) at row {row}, "
+            f"column {int(matrix.indices[first])}; remove or impute such values first"
+        )
+    if columns is None and drop is None:
+        return matrix
+    table = _Table(path, None, n, d)  # no header: columns by 0-based index
+    if columns is not None:
+        keep = _resolve_columns(table, columns, "--columns")
+        if len(set(keep)) != len(keep):
+            twice = sorted({table.label(j) for j in keep if keep.count(j) > 1})
+            raise SelectionError(f"--columns names {', '.join(twice)} more than once")
+    else:
+        dropped = set(_resolve_columns(table, drop, "--drop"))
+        keep = [j for j in range(d) if j not in dropped]
+        if not keep:
+            raise SelectionError(f"--drop leaves none of the {d} column(s) of {str(path)!r}")
+    return matrix[:, keep].tocsr()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ----------------------------------------------------------------------------- CSV

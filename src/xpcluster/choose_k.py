@@ -8,6 +8,11 @@ the data's namespace) and the fitted estimator.
 
 Choosing needs the scores' values, so these functions run eagerly: on Dask each fit and
 score is computed; inside ``jax.jit`` they refuse to run (call them outside it).
+
+Sparse data (``scipy.sparse``, any format) works with :func:`elbow` and
+:func:`silhouette_sweep`: each estimator is given one canonical CSR copy (in the compute
+dtype; the caller's matrix is never modified) and the silhouette is scored sparsely.
+:func:`gap_statistic` refuses it: its reference sets are dense by construction.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import numpy as np
 from . import _rng
 from . import metrics as _metrics
 from ._backends import capabilities_for
+from ._backends.sparse import as_sparse_rows, is_sparse_input
 from ._checks import Checks, raise_error
 from ._core.dtypes import to_compute_dtype
 from ._core.scale import is_unit, range_scale, scaled
@@ -105,6 +111,8 @@ class GapResult(_Result):
 
 
 def _prepare(X: Any, method: str) -> tuple[Any, Any, Any]:
+    if is_sparse_input(X):
+        return _prepare_sparse(X, method)
     xp, _, (X,) = resolve(X)
     caps = capabilities_for(xp)
     if caps.is_traced(X):
@@ -132,6 +140,52 @@ def _prepare(X: Any, method: str) -> tuple[Any, Any, Any]:
         )),
     )
     return xp, caps, X
+
+
+def _prepare_sparse(X: Any, method: str) -> tuple[Any, Any, Any]:
+    """Sparse ``X`` as one canonical SciPy CSR copy in its compute dtype (what every fit is
+    given: our estimators and scikit-learn's take it), checked as dense data is."""
+    rows = as_sparse_rows(X)
+    n, d = rows.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"Found array with shape {tuple(rows.shape)} while at least 1 sample and 1 feature are required.")
+    xp = rows.xp
+    caps = capabilities_for(xp)
+    if not caps.read_bool(xp.all(xp.isfinite(rows.values))):
+        raise ValueError("Input X contains NaN or infinity.")
+    matrix = rows.native()
+    # Every row the same point exactly when each column's largest and smallest values agree
+    # (implicit zeros included): O(nnz + d), nothing densified.
+    if np.array_equal(matrix.max(axis=0).toarray(), matrix.min(axis=0).toarray()):
+        raise ValueError(
+            f"X has a single distinct point (all {n} rows are equal): every number of "
+            f"clusters fits it perfectly, so {method} cannot choose one"
+        )
+    return xp, caps, matrix
+
+
+def _refuse_sparse(X: Any, method: str, why: str) -> None:
+    if is_sparse_input(X):
+        raise TypeError(
+            f"{method} does not accept sparse input (got a {type(X).__name__}): {why}; choose k with "
+            "elbow or silhouette_sweep, which take sparse X, or pass X.toarray() if a dense copy fits in memory"
+        )
+
+
+def _inertia_of(X: Any, labels: Any) -> float:
+    """The within-cluster sum of squares of ``labels``' clustering (about the cluster means)."""
+    if not is_sparse_input(X):
+        return _host(_metrics.inertia(X, labels))
+    rows = as_sparse_rows(X)
+    _, ids = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
+    k = int(ids.max()) + 1 if ids.size else 0
+    sums, counts = rows.segment_sums(ids.astype(np.intp), k)
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    # sum over a cluster of |x - mean|^2 = sum |x|^2 - |sum x|^2 / n_k: O(nnz + k*d), no
+    # (rows, k) products; clamped, as rounding can leave a perfect fit slightly negative.
+    total = float(np.sum(np.asarray(rows.sq_norms, dtype=np.float64)))
+    return max(total - float(np.sum(np.sum(sums * sums, axis=1) / counts)), 0.0)
 
 
 def _k_values(k_range: Iterable[Any], n: int, *, least: int, at_least: int) -> np.ndarray:
@@ -227,8 +281,9 @@ def elbow(X, k_range, *, scale="log", estimator=None, n_init=10, random_state=No
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The data, in any Array API library (with dispatch on) or anything NumPy converts.
+    X : array_like or sparse matrix of shape (n_samples, n_features)
+        The data, in any Array API library (with dispatch on), anything NumPy converts, or
+        a ``scipy.sparse`` matrix or array (any format; the estimator must accept it).
     k_range : iterable of int
         Candidate numbers of clusters (at least 3; usually ``range(1, kmax + 1)``).
     scale : {'log', 'linear'}, optional
@@ -239,7 +294,8 @@ def elbow(X, k_range, *, scale="log", estimator=None, n_init=10, random_state=No
         collapse to within-cluster scatter at the right k stands out (34 of 36).
     estimator : estimator, optional
         A clusterer with an ``n_clusters`` parameter, ``fit`` and ``inertia_`` (copied with
-        ``n_clusters=k`` for each k).  Default: :class:`xpcluster.cluster.KMeans`.
+        ``n_clusters=k`` for each k; without ``inertia_`` the within-cluster sum of squares
+        of its ``labels_`` is used).  Default: :class:`xpcluster.cluster.KMeans`.
     n_init : 'auto' or int, optional
         ``n_init`` of the default KMeans.  Default 10: the choice rests on reaching each
         k's best clustering, which a single seeding can miss.
@@ -269,9 +325,7 @@ def elbow(X, k_range, *, scale="log", estimator=None, n_init=10, random_state=No
     rng = _rng.random_source(random_state)
     seed = _estimator_seed(random_state, rng)
     fitted = [_fit(X, int(k), estimator, n_init, seed) for k in ks]
-    inertia = np.asarray(
-        [_host(f.inertia_) if hasattr(f, "inertia_") else _host(_metrics.inertia(X, f.labels_)) for f in fitted]
-    )
+    inertia = np.asarray([_host(f.inertia_) if hasattr(f, "inertia_") else _inertia_of(X, f.labels_) for f in fitted])
     curve = np.log(np.maximum(inertia, np.finfo(np.float64).tiny)) if scale == "log" else inertia
     best, gap = knee_index(ks, curve)
     return ElbowResult(
@@ -290,8 +344,9 @@ def silhouette_sweep(X, k_range, *, metric="euclidean", sample_size=None, estima
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The data.
+    X : array_like or sparse matrix of shape (n_samples, n_features)
+        The data; a ``scipy.sparse`` matrix or array (any format) is clustered and scored
+        without densifying it (the estimator must accept it).
     k_range : iterable of int
         Candidate numbers of clusters; the silhouette needs 2 <= k <= n_samples - 1 (other
         candidates get NaN and are never chosen).
@@ -415,7 +470,9 @@ def gap_statistic(X, k_range, n_refs=10, reference="box", *, estimator=None, n_i
     Parameters
     ----------
     X : array_like of shape (n_samples, n_features)
-        The data.
+        The data, dense: sparse ``X`` raises ``TypeError`` (the uniform reference sets over
+        its box are dense (n_samples, n_features) arrays, and uniform in every feature is
+        no null model for sparse data).
     k_range : iterable of int
         Candidate numbers of clusters, at least 2 of them (usually ``range(1, kmax + 1)``).
     n_refs : int, optional
@@ -454,6 +511,8 @@ def gap_statistic(X, k_range, n_refs=10, reference="box", *, estimator=None, n_i
     >>> gap_statistic(X, range(1, 6), n_refs=5, random_state=0).k
     3
     """
+    _refuse_sparse(X, "gap_statistic", "its reference data sets are drawn uniformly over the data's bounding box "
+                                       "(or principal axes), which makes them dense (n_samples, n_features) arrays")
     if reference not in ("box", "pca"):
         raise ValueError(f"reference must be 'box' or 'pca', got {reference!r}")
     if not isinstance(n_refs, numbers.Integral | np.integer) or isinstance(n_refs, bool) or n_refs < 1:
@@ -500,8 +559,8 @@ def choose_k(X, k_range, method="elbow", **kwargs):
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The data.
+    X : array_like or sparse matrix of shape (n_samples, n_features)
+        The data (``scipy.sparse`` for 'elbow' and 'silhouette').
     k_range : iterable of int
         Candidate numbers of clusters.
     method : {'elbow', 'silhouette', 'gap'}, optional

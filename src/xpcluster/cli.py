@@ -16,6 +16,12 @@ Every subcommand takes ``--backend numpy|torch|jax|dask|cupy`` and ``--device cp
 the data is read with NumPy, placed on that backend and device, and clustered there under
 :func:`xpcluster.array_api_dispatch`; results are brought back to NumPy to be written.
 
+DATA may also be a sparse matrix saved by ``scipy.sparse.save_npz`` (``.npz``, any of its
+formats): it stays sparse from the file to the estimator, so it runs on NumPy (SciPy's
+sparse matrices), with the estimators that take sparse input (``fit``: kmeans, minibatch,
+bisecting, kmedoids; ``choose-k``: elbow and silhouette).  Other combinations are usage
+errors, reported before the file is read.
+
 Exit status: 0 on success, 2 for a usage error (bad option or value), 1 for a runtime
 error (missing or unreadable file, K larger than the data, backend not installed, device
 not available, ...).  Errors are one line on stderr, ``xpcluster: error: ...``; set
@@ -335,17 +341,51 @@ def _note(message: str) -> None:
     print(f"{PROG}: note: {_one_line(message)}", file=sys.stderr)
 
 
-def _read_table(args: argparse.Namespace) -> np.ndarray:
+def _read_table(args: argparse.Namespace) -> Any:
+    """DATA as a NumPy array, or a SciPy CSR matrix for a sparse .npz."""
     return load_data(args.data, columns=args.columns, drop=args.drop, note=_note)
+
+
+def _holds_sparse(path: str) -> bool:
+    """Whether DATA is a sparse matrix of ``scipy.sparse.save_npz`` (read sparse)."""
+    return Path(path).suffix.lower() == ".npz" and _io.sparse_npz_format(path) is not None
+
+
+def _accepts_sparse(method: str) -> bool:
+    try:
+        return bool(getattr(estimator_class(method), "_accepts_sparse", False))
+    except DataError:  # not in this installation: it takes nothing
+        return False
+
+
+def _check_sparse_options(args: argparse.Namespace, estimators: Sequence[tuple[str, str]]) -> None:
+    """Sparse DATA goes only where it can stay sparse: NumPy, and estimators that take it.
+    ``estimators``: the ``(option, method)`` pairs this run fits.  UsageError otherwise."""
+    what = f"{args.data!r} holds a sparse matrix (scipy.sparse .npz)"
+    if args.backend != "numpy":
+        raise UsageError(f"{what}, which is clustered with --backend numpy only (SciPy's sparse matrices); "
+                         f"got --backend {args.backend}")
+    for option, method in estimators:
+        if not _accepts_sparse(method):
+            takers = ", ".join(m for m in ESTIMATORS if _accepts_sparse(m))
+            raise UsageError(f"{option} {method} ({ESTIMATORS[method][0]}) does not take sparse data and {what}; "
+                             f"use {option} {takers}, or save the data dense with numpy.save (.npy)")
 
 
 def _scalar(value: Any) -> float:
     return float(to_numpy(value).reshape(()))
 
 
-def _prepare(data: np.ndarray, args: argparse.Namespace) -> tuple[Any, str]:
+def _prepare(data: Any, args: argparse.Namespace) -> tuple[Any, str]:
     if args.dtype is not None:
         data = data.astype(args.dtype)
+    if _io.is_sparse_data(data):
+        # It stays sparse: SciPy's matrices hold NumPy arrays, on the host (--backend numpy
+        # was checked before the file was read).
+        if args.device not in (None, "cpu"):
+            raise DataError(f"device {args.device!r} is not available for sparse data: SciPy's sparse "
+                            "matrices live on the CPU (use --device cpu, or save the data dense as .npy)")
+        return data, "numpy on cpu (sparse)"
     return to_backend(data, args.backend, args.device)
 
 
@@ -365,6 +405,9 @@ def _run_fit(args: argparse.Namespace) -> int:
     if centers_path:
         _check_writable(centers_path, "--centers")
     cls = estimator_class(args.method)
+    sparse_data = _holds_sparse(args.data)
+    if sparse_data:
+        _check_sparse_options(args, [("--method", args.method)])
     with Progress(4, f"{PROG} fit", enabled=not args.quiet) as progress:
         with progress.step("reading data"):
             data = _read_table(args)
@@ -387,8 +430,9 @@ def _run_fit(args: argparse.Namespace) -> int:
             if centers_path:
                 outputs.append(("--centers", centers_path, lambda path: _save_npy(centers, path)))
             _write_outputs(outputs)
+    stored = f" nnz={data.nnz}" if sparse_data else ""
     print(
-        f"fit: n={n} d={d} k={args.n_clusters} method={args.method} inertia={inertia:.6g} "
+        f"fit: n={n} d={d}{stored} k={args.n_clusters} method={args.method} inertia={inertia:.6g} "
         f"time={seconds:.3f}s backend={where} dtype={centers.dtype} -> {output}"
         + (f", {centers_path}" if centers_path else "")
     )
@@ -415,6 +459,12 @@ def _run_choose_k(args: argparse.Namespace) -> int:
         from .plotting import _matplotlib
 
         _matplotlib()  # fail before the work, not after it, when matplotlib is missing
+    if _holds_sparse(args.data):
+        if args.method == "gap":
+            raise UsageError(f"choose-k --method gap needs dense data, and {args.data!r} holds a sparse matrix "
+                             "(scipy.sparse .npz): the gap statistic's uniform reference sets are dense; "
+                             "use --method elbow or silhouette")
+        _check_sparse_options(args, [("--estimator", args.estimator)])
     options: dict[str, Any] = {"random_state": args.seed}
     if args.estimator != "kmeans":  # KMeans is choose_k's own default (with its n_init)
         options["estimator"] = estimator_class(args.estimator)(random_state=args.seed)
@@ -584,8 +634,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("data", metavar="DATA",
                      help="samples x features table: .npy, .csv (comma-separated, csv-module "
-                          "quoting, no comments; a header line is detected) or .parquet (needs "
-                          "pyarrow: xpcluster[parquet])")
+                          "quoting, no comments; a header line is detected), .parquet (needs "
+                          "pyarrow: xpcluster[parquet]) or a sparse matrix saved by "
+                          "scipy.sparse.save_npz (.npz; kept sparse: --backend numpy, methods "
+                          "kmeans, minibatch, bisecting, kmedoids)")
     fit.add_argument("-k", "--n-clusters", type=positive_int, required=True, metavar="K",
                      help="number of clusters, 1 <= K <= number of samples")
     fit.add_argument("--method", choices=tuple(ESTIMATORS), default="kmeans",
@@ -604,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "silhouette (the highest mean silhouette) or gap (Tibshirani et al.'s gap "
                     "statistic, the smallest K within one standard error of the next).",
     )
-    choose.add_argument("data", metavar="DATA", help="samples x features table (.npy, .csv, .parquet)")
+    choose.add_argument("data", metavar="DATA", help="samples x features table (.npy, .csv, .parquet), or a "
+                                                     "scipy.sparse .npz (elbow and silhouette; --backend numpy)")
     choose.add_argument("--k", type=k_range, default=k_range("2:10"), metavar="RANGE",
                         help="Ks to try: A:B (inclusive), A:B:STEP or K1,K2,... (default: 2:10)")
     choose.add_argument("--method", choices=CRITERIA, default="silhouette",

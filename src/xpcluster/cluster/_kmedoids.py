@@ -11,6 +11,12 @@ few scalars per step to the host, with the heavy numeric kernels compiled on JAX
 the data is computed once, the search runs on the blocks' own library (NumPy or CuPy), and
 the fitted attributes come back as Dask arrays.  ``predict`` and ``transform`` are pure
 array code: lazy on Dask (they compute nothing) and traceable by ``jax.jit``.
+
+Sparse data (SciPy's sparse matrices and arrays, any format) is searched as sparse rows:
+distances to dense medoid or candidate rows come from sparse-dense products (see
+:mod:`xpcluster.cluster._pairwise`); where two sets of data points meet (BUILD's
+candidates, the alternating update's tiles) one side is densified a budget-sized block at
+a time.  The whole matrix is never densified.
 """
 from __future__ import annotations
 
@@ -26,11 +32,14 @@ import numpy as np
 
 from .. import _rng
 from .._backends import capabilities_for
+from .._backends.sparse import is_sparse, is_sparse_input, stored_values
 from .._checks import Checks, raise_error
 from .._core.dtypes import widest_float
 from .._core.scale import UNIT, range_scale, scaled, unscaled_checked
 from ._base import BaseEstimator, clusterer_tags, fitted_input, invalid_parameter, validate_data
-from ._pairwise import METRICS, block_distances, distances_to_labels, rows_per_block
+from ._pairwise import (
+    METRICS, SPARSE_METRICS, block_distances, dense_rows_within_budget, distances_to_labels, rows_per_block,
+)
 
 __all__ = ["KMedoids"]
 
@@ -59,7 +68,8 @@ class KMedoids(BaseEstimator):
     metric : {'euclidean', 'sqeuclidean', 'manhattan', 'cosine', 'precomputed'}, default='euclidean'
         Dissimilarity.  With ``'precomputed'``, ``X`` in ``fit`` is a square (n, n)
         matrix whose entry ``[i, j]`` is the dissimilarity of point ``i`` to point ``j``
-        taken as a medoid (non-negative; it need not be symmetric).
+        taken as a medoid (non-negative; it need not be symmetric), dense: a sparse one is
+        refused (``TypeError``), since its missing entries could mean 0 or "far apart".
     method : {'alternate', 'pam'}, default='alternate'
         ``'alternate'``: Voronoi iteration -- assign every point to its nearest medoid,
         then make each cluster's medoid the member with the smallest sum of
@@ -92,7 +102,8 @@ class KMedoids(BaseEstimator):
     ----------
     cluster_centers_ : array of shape (n_clusters, n_features) or None
         Coordinates of the medoids (rows of the training data); None for
-        ``metric='precomputed'``.
+        ``metric='precomputed'``.  Dense also for sparse training data (a NumPy array of
+        k rows, as scikit-learn's ``KMeans`` gives).
     medoid_indices_ : array of shape (n_clusters,)
         Indices of the medoids in the training data (the namespace's default index dtype).
     labels_ : array of int32, shape (n_samples,)
@@ -132,6 +143,12 @@ class KMedoids(BaseEstimator):
     dissimilarities of m new points to the n training points (only the medoid columns
     are read), as in scikit-learn-extra.
 
+    Sparse ``X`` (``scipy.sparse``, any format, integers included) works with the vector
+    metrics in ``fit``, ``predict`` and ``transform``, and finds the medoids the same data
+    given densely finds (up to rounding of near ties: sparse distances come from the
+    expansion ``|x|^2 - 2 x.m + |m|^2`` unshifted, Manhattan ones from the stored entries);
+    it is never densified whole and is not modified.  Results are NumPy arrays.
+
     Examples
     --------
     >>> import numpy as np
@@ -146,6 +163,8 @@ class KMedoids(BaseEstimator):
     >>> km.predict(np.array([[0.0, 0.0], [5.0, 3.0]])).tolist()
     [0, 1]
     """
+
+    _accepts_sparse = True  # SciPy sparse input (validate_data), for the vector metrics
 
     def __init__(
         self,
@@ -171,8 +190,9 @@ class KMedoids(BaseEstimator):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features), or (n_samples, n_samples) for 'precomputed'
-            Training data, in any Array API library.
+        X : array or sparse matrix of shape (n_samples, n_features), or (n_samples, n_samples) for 'precomputed'
+            Training data, in any Array API library, or a ``scipy.sparse`` matrix or
+            array (any format) for the vector metrics.
         y : ignored
 
         Returns
@@ -180,6 +200,7 @@ class KMedoids(BaseEstimator):
         self : KMedoids
         """
         k, init = self._checked_params()
+        self._refuse_sparse_precomputed(X)
         xp, device, X = validate_data(self, X, reset=True)
         caps = capabilities_for(xp)
         if caps.is_traced(X):
@@ -256,7 +277,18 @@ class KMedoids(BaseEstimator):
         return self.fit(X).transform(X)
 
     def __sklearn_tags__(self) -> Any:
-        return clusterer_tags(pairwise=self.metric == "precomputed")
+        precomputed = self.metric == "precomputed"
+        return clusterer_tags(pairwise=precomputed, sparse=not precomputed)
+
+    def _refuse_sparse_precomputed(self, X: Any) -> None:
+        """Sparse input is for the vector metrics: a sparse dissimilarity matrix is ambiguous
+        (scikit-learn's estimators read its missing entries as "far", a dense reading as 0)."""
+        if is_sparse_input(X) and self.metric not in SPARSE_METRICS:
+            raise TypeError(
+                f"KMedoids(metric={self.metric!r}) does not accept sparse input (got a {type(X).__name__}): "
+                f"sparse data works with metric in {SPARSE_METRICS}; for precomputed dissimilarities pass a "
+                "dense (n_samples, n_samples) array (e.g. X.toarray())"
+            )
 
     def _checked_params(self) -> tuple[int, Any]:
         k = self.n_clusters
@@ -323,6 +355,7 @@ class KMedoids(BaseEstimator):
         attached to the outputs) and the range scale of ``X`` with the medoids (vector
         metrics; lazy-safe and traceable)."""
         precomputed = self.metric == "precomputed"
+        self._refuse_sparse_precomputed(X)
         xp, caps, checks, X, targets = fitted_input(
             self, X, targets="medoid_indices_" if precomputed else "cluster_centers_"
         )
@@ -333,7 +366,8 @@ class KMedoids(BaseEstimator):
 
     def _query_rows(self, X: Any) -> int:
         itemsize = array_api_compat.array_namespace(X).finfo(X.dtype).bits // 8
-        return rows_per_block(int(self.medoid_indices_.shape[0]), X.shape[1], itemsize, self.metric)
+        return rows_per_block(int(self.medoid_indices_.shape[0]), X.shape[1], itemsize, self.metric,
+                              stored=_stored_per_row(X))
 
 
 #: The power of the data's unit each dissimilarity carries (how it scales with the data).
@@ -371,6 +405,17 @@ def _pow2_at_least(m: int) -> int:
     return 1 << max(m - 1, 0).bit_length()
 
 
+def _stored_per_row(X: Any) -> int | None:
+    """The mean number of stored entries per row (rounded up) of sparse rows; None for
+    dense arrays.  Sizes the row blocks that stay sparse."""
+    if not is_sparse(X):
+        return None
+    stored = getattr(X, "nnz", None)  # unknown for Dask's blocks until computed: their own sizes rule
+    if stored is None:
+        return 1
+    return max(1, -(-int(stored) // max(1, int(X.shape[0]))))
+
+
 class _Search:
     """The eager k-medoids search over one concrete data array (or precomputed matrix).
 
@@ -387,6 +432,8 @@ class _Search:
         self.device = array_api_compat.device(data)
         self.n = int(data.shape[0])
         self.width = int(data.shape[1])
+        self.sparse = is_sparse(data)
+        self.stored = _stored_per_row(data)
         self.itemsize = self.xp.finfo(data.dtype).bits // 8
         self.wide = widest_float(self.xp, self.device)
         self.index_dtype = self.xp.__array_namespace_info__().default_dtypes(device=self.device)["indexing"]
@@ -397,7 +444,7 @@ class _Search:
 
     def check_values(self) -> None:
         xp, caps = self.xp, self.caps
-        if not caps.read_bool(xp.all(xp.isfinite(self.data))):
+        if not caps.read_bool(xp.all(xp.isfinite(stored_values(self.data)))):
             raise ValueError(_NOT_FINITE)
         if self.metric == "precomputed" and caps.read_bool(xp.any(self.data < 0)):
             raise ValueError(_NEGATIVE)
@@ -414,8 +461,13 @@ class _Search:
 
     def _rows(self, targets: int, entries: int = 6) -> int:
         return rows_per_block(
-            targets, self.width, self.itemsize, self.metric, entries=entries, block_bytes=self.caps.block_bytes
+            targets, self.width, self.itemsize, self.metric, entries=entries, block_bytes=self.caps.block_bytes,
+            stored=self.stored,
         )
+
+    def dense_block(self) -> int:
+        """Rows of sparse data densified at once (as targets): within a quarter of the budget."""
+        return min(self.n, dense_rows_within_budget(self.width, self.itemsize))
 
     def _read_int(self, a: Any) -> int:
         return int(a)
@@ -492,16 +544,37 @@ class _Search:
         is_medoid = xp.zeros((self.n,), dtype=xp.bool, device=self.device)
         medoids: list[int] = []
         for _ in range(k):
-            totals = xp.zeros((self.n,), dtype=self.wide, device=self.device)
-            for start in range(0, self.n, rows):
-                stop = min(start + rows, self.n)
-                totals = totals + kernel(self.data[start:stop, :], everyone, nearest[start:stop], metric=self.metric)
+            if self.sparse:
+                totals = self._sparse_build_totals(nearest, kernel)
+            else:
+                totals = xp.zeros((self.n,), dtype=self.wide, device=self.device)
+                for start in range(0, self.n, rows):
+                    stop = min(start + rows, self.n)
+                    totals = totals + kernel(self.data[start:stop, :], everyone, nearest[start:stop],
+                                             metric=self.metric)
             totals = xp.where(is_medoid, math.inf, totals)
             pick = self._read_int(xp.argmin(totals))
             medoids.append(pick)
             is_medoid = is_medoid | (positions == pick)
             nearest = xp.minimum(nearest, self.distances_to(pick))
         return np.asarray(medoids, dtype=np.int64)
+
+    def _sparse_build_totals(self, nearest: Any, kernel: Any) -> Any:
+        """BUILD's per-candidate losses for sparse data: the candidates (every point) are
+        densified a block at a time and each block is measured against the sparse row
+        chunks, so neither side is ever densified whole."""
+        xp = self.xp
+        block = self.dense_block()
+        rows = self.rows(block, entries=4)
+        parts = []
+        for first in range(0, self.n, block):
+            candidates = self.data[first : first + block].to_dense()
+            part = xp.zeros((candidates.shape[0],), dtype=self.wide, device=self.device)
+            for start in range(0, self.n, rows):
+                stop = min(start + rows, self.n)
+                part = part + kernel(self.data[start:stop, :], candidates, nearest[start:stop], metric=self.metric)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else xp.concat(parts)
 
     # -- alternate --------------------------------------------------------------------
 
@@ -537,7 +610,10 @@ class _Search:
             if pad:  # padding rows: label -1, matched with nothing
                 order = xp.concat([order, xp.zeros((pad,), dtype=order.dtype, device=self.device)])
                 labels = xp.concat([labels, xp.full((pad,), -1, dtype=labels.dtype, device=self.device)])
-            sorted_points = None if self.metric == "precomputed" else _as_wide(self.caps.take_rows(self.data, order), self.metric)
+            # The data in cluster order (sparse rows stay sparse: a permuted copy of the entries).
+            sorted_points = (
+                None if self.metric == "precomputed" else _as_wide(self.caps.subset_rows(self.data, order), self.metric)
+            )
             costs: list[Any] = [None] * tiles
 
             def add(at: int, part: Any) -> None:
@@ -553,13 +629,21 @@ class _Search:
                     rows = self.caps.take_rows(self.data, order[start : start + tile])
                 else:
                     rows = sorted_points[start : start + tile, :]
+                if self.sparse:
+                    # Densified once per row tile, it is the dense side of each tile pair.
+                    rows = rows.to_dense()
                 row_labels = labels[start : start + tile]
                 for column_tile in columns:
                     if symmetric and column_tile < row_tile:
                         continue  # tile (row_tile, column_tile) came as the transpose of its mirror
                     at = slice(column_tile * tile, (column_tile + 1) * tile)
                     targets = order[at] if sorted_points is None else sorted_points[at, :]
-                    to_columns, to_rows = kernel(rows, targets, row_labels, labels[at], metric=self.metric)
+                    if self.sparse:
+                        # The sparse column tile measured against the dense row tile: the
+                        # transposed tile (vector metrics are symmetric), outputs swapped.
+                        to_rows, to_columns = kernel(targets, rows, labels[at], row_labels, metric=self.metric)
+                    else:
+                        to_columns, to_rows = kernel(rows, targets, row_labels, labels[at], metric=self.metric)
                     add(column_tile, to_columns)
                     if symmetric and column_tile != row_tile:
                         add(row_tile, to_rows)
@@ -585,7 +669,9 @@ class _Search:
         """Side of the square tiles of the alternating update: the largest power of two up
         to 512 whose (tile, tile) block fits the budget (and the backend's block size)."""
         tile = 512
-        while tile > 1 and self._rows(tile, entries=5) < tile:
+        # Sparse data densifies one tile of rows at a time: that copy must fit too.
+        dense = dense_rows_within_budget(self.width, self.itemsize) if self.sparse else tile
+        while tile > 1 and (self._rows(tile, entries=5) < tile or dense < tile):
             tile //= 2
         return tile
 

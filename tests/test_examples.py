@@ -65,3 +65,36 @@ def test_all_backends_example(tmp_path):
         if importlib.util.find_spec(backend) is not None:
             assert any(line.startswith(backend) and line.rstrip().endswith("yes") for line in out.splitlines()), out
     assert_pngs(tmp_path, "all_backends.png")
+
+
+@needs("sklearn", "scipy", "xpcluster.cluster._spherical")
+def test_document_clustering_example(tmp_path):
+    k = 5
+    out = run_example("document_clustering.py", "--out", tmp_path, "--max-docs", 400, "--k", k)
+    lines = out.splitlines()
+    corpus = lines[0]
+    assert corpus.startswith("corpus: 400 docstrings from ") and "TF-IDF matrix 400 x " in corpus
+    for name in ("SphericalKMeans", "KMeans"):
+        header = next(i for i, line in enumerate(lines) if line.startswith(f"{name} (k={k}) on scipy.sparse: "))
+        clusters = lines[header + 1 : header + 1 + k]
+        assert [line.split(":")[0].strip() for line in clusters] == [f"cluster {j:2d}".strip() for j in range(k)]
+        assert sum(int(line.split(":")[1].split("docs")[0]) for line in clusters) == 400  # every document, once
+        assert all(len(line.split("top terms: ")[1].split(", ")) == 8 for line in clusters)
+        scores = next(line for line in lines if line.startswith(f"{name} ") and "cosine silhouette" in line)
+        silhouette = float(scores.split("cosine silhouette ")[1].split(",")[0])
+        rand = float(scores.rsplit(" ", 1)[1])
+        assert 0 < silhouette <= 1  # documents are closer to their own cluster than to the next
+        assert 0 < rand <= 1  # clusters agree with the modules better than chance
+    assert_pngs(tmp_path, "document_clustering.png")
+
+
+@needs("sklearn", "scipy", "torch", "xpcluster.cluster._spherical")
+def test_document_clustering_example_on_torch_sparse(tmp_path):
+    out = run_example("document_clustering.py", "--out", tmp_path, "--max-docs", 300, "--k", 4, "--backend", "torch")
+    torch_line = next(line for line in out.splitlines() if line.startswith("torch sparse: "))
+    # Either the estimators take PyTorch sparse tensors (and agree with scipy.sparse), or the
+    # script says they do not and clusters the SciPy matrix.
+    assert (torch_line == "torch sparse: fitted, results are torch arrays; same labels as on scipy.sparse: True"
+            or torch_line.startswith("torch sparse: not supported yet (")), torch_line
+    assert "SphericalKMeans (k=4) on " in out and "cosine silhouette" in out
+    assert_pngs(tmp_path, "document_clustering.png")

@@ -10,7 +10,7 @@ from ._dispatch import array_api_dispatch, is_array_api_dispatch_enabled
 # with scikit-learn installed they derive from its base classes, an import of about a second
 # that ``xpcluster.vq`` users should not pay.
 _CLUSTER_NAMES = ("BisectingKMeans", "KMeans", "KMedians", "KMedoids", "MiniBatchKMeans", "NotFittedError",
-                  "k_means", "kmeans_plusplus")
+                  "SphericalKMeans", "k_means", "kmeans_plusplus")
 
 
 def __getattr__(name: str):
@@ -35,6 +35,7 @@ __all__ = [
     "MiniBatchKMeans",
     "NotFittedError",
     "PrecisionWarning",
+    "SphericalKMeans",
     "array_api_dispatch",
     "choose_k",
     "is_array_api_dispatch_enabled",

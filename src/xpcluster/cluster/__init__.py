@@ -7,5 +7,6 @@ from ._kmedians import KMedians
 from ._kmeans import ConvergenceWarning, KMeans, k_means, kmeans_plusplus
 from ._minibatch import MiniBatchKMeans
 from ._kmedoids import KMedoids
+from ._spherical import SphericalKMeans
 
-__all__ = ["BisectingKMeans", "BisectingSplit", "ConvergenceWarning", "KMeans", "MiniBatchKMeans", "KMedians", "KMedoids", "NotFittedError", "k_means", "kmeans_plusplus"]
+__all__ = ["BisectingKMeans", "BisectingSplit", "ConvergenceWarning", "KMeans", "MiniBatchKMeans", "KMedians", "KMedoids", "NotFittedError", "SphericalKMeans", "k_means", "kmeans_plusplus"]

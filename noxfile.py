@@ -60,8 +60,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the tests): writes docs/benchmarks.md, .json and the scaling plot.
 
     W1 and the W2 CPU variant against scikit-learn, SciPy, faiss and the GEMM floor, the
-    scaling sweep, W3 peak RSS and Dask beyond worker memory.  Pass arguments through, e.g.
-    ``nox -s bench -- --only w1 --quick``.
+    scaling sweep, W3 peak RSS and Dask beyond worker memory; then the sparse (TF-IDF) case,
+    benchmarks/sparse.py, which adds its section to the same files.  Pass arguments through
+    to suite.py, e.g. ``nox -s bench -- --only w1 --quick``.
     """
     session.install("-e", ".[test]", "faiss-cpu", "matplotlib", "dask-ml")
     session.run("python", "benchmarks/suite.py", *session.posargs)
+    session.run("python", "benchmarks/sparse.py")

@@ -51,26 +51,36 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     # The structure of fn's results (how many arrays, their dtypes and trailing shapes),
     # from a run on a one-row block of zeros made like the real blocks.
     xp_meta = array_api_compat.array_namespace(_block_meta(x))
-    probe_consts = tuple(
-        array_api_compat.array_namespace(_block_meta(c)).zeros(c.shape, dtype=c.dtype)
-        if isinstance(c, da.Array) else c
-        for c in consts
-    )
-    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *probe_consts)
+    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts))
 
     def run_block(block: Any, *block_consts: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         return generic.map_row_chunks(block, rows, fn, *block_consts)
 
-    const_specs = []
-    for i, c in enumerate(consts):
-        if isinstance(c, da.Array):
-            const_specs += [c, tuple(f"c{i}_{axis}" for axis in range(c.ndim))]
-        else:
-            const_specs += [c, None]
+    const_specs = _const_specs(consts)
     pairs = da.blockwise(
         run_block, "i", x, "ij", *const_specs, concatenate=True, dtype=object, meta=_OBJECT_META
     )
     return _unpack_pairs(pairs, x.chunks[0], x.numblocks[0], probe_rows, probe_totals)
+
+
+def _probe_consts(consts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Zeros like the (whole-block) constants, for a probe run of a block function."""
+    return tuple(
+        array_api_compat.array_namespace(_block_meta(c)).zeros(c.shape, dtype=c.dtype)
+        if isinstance(c, da.Array) else c
+        for c in consts
+    )
+
+
+def _const_specs(consts: tuple[Any, ...]) -> list[Any]:
+    """``blockwise`` arguments passing each constant whole to every block's task."""
+    specs: list[Any] = []
+    for i, c in enumerate(consts):
+        if isinstance(c, da.Array):
+            specs += [c, tuple(f"c{i}_{axis}" for axis in range(c.ndim))]
+        else:
+            specs += [c, None]
+    return specs
 
 
 def _unpack_pairs(pairs: Any, row_chunks: Any, n_blocks: int, probe_rows: Any, probe_totals: Any):
@@ -240,7 +250,7 @@ CAPABILITIES = _GENERIC.replace(
 
 # -- sparse: Dask arrays of SciPy sparse blocks (see xpcluster._backends.sparse) -----------------
 
-from .sparse import SCIPY_KERNELS, SparseRows, _scipy_rows  # noqa: E402
+from .sparse import SCIPY_KERNELS, SparseRows, _scipy_rows, host_compute_dtype  # noqa: E402
 
 
 def _block_rows(block: Any, weights: Any = None) -> SparseRows:
@@ -428,15 +438,9 @@ def is_dask_sparse(X: Any) -> bool:
 def dask_sparse_rows(X: Any, name: str = "X") -> DaskSparseRows:
     """A Dask array of SciPy sparse blocks as sparse rows: one column block, each row block
     canonical CSR in the compute dtype (lazily: a map over the blocks, nothing computed)."""
-    if X.ndim != 2:
-        raise ValueError(f"Expected 2D sparse input, got {X.ndim}D instead")
-    kind = X.dtype.kind
-    if kind == "c":
-        raise ValueError("Complex data not supported")
-    if kind not in "biuf":
-        raise ValueError(f"{name} needs real numbers, got sparse blocks of dtype {X.dtype}")
-    dtype = np.dtype(np.float32) if kind == "f" and X.dtype.itemsize <= 4 else np.dtype(np.float64)
     from scipy import sparse
+
+    dtype = host_compute_dtype(X, name)
 
     blocks = _single_column_block(X).map_blocks(_canonical_block, dtype=dtype,
                                                 meta=sparse.csr_matrix((0, 0), dtype=dtype))
@@ -449,24 +453,14 @@ def _sparse_map_row_chunks(x: DaskSparseRows, rows: int, fn: Callable[..., Any],
     from scipy import sparse
 
     consts = tuple(_whole(c) for c in consts)
-    probe_consts = tuple(
-        array_api_compat.array_namespace(_block_meta(c)).zeros(c.shape, dtype=c.dtype)
-        if isinstance(c, da.Array) else c
-        for c in consts
-    )
     probe = _block_rows(sparse.csr_matrix((1, x.shape[1]), dtype=x.dtype),
                         None if x.row_weights is None else np.zeros((1,), dtype=x.row_weights.dtype))
-    probe_rows, probe_totals = fn(probe, *probe_consts)
+    probe_rows, probe_totals = fn(probe, *_probe_consts(consts))
 
     def run_block(block: Any, weights: Any, *block_consts: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         return generic.map_row_chunks(_block_rows(block, weights), rows, fn, *block_consts)
 
-    const_specs = []
-    for i, c in enumerate(consts):
-        if isinstance(c, da.Array):
-            const_specs += [c, tuple(f"c{i}_{axis}" for axis in range(c.ndim))]
-        else:
-            const_specs += [c, None]
+    const_specs = _const_specs(consts)
     weight_spec = [None, None] if x.row_weights is None else [x.row_weights, "i"]
     pairs = da.blockwise(
         run_block, "i", x.blocks, "ij", *weight_spec, *const_specs, concatenate=True, dtype=object,

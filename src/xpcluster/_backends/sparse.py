@@ -448,8 +448,10 @@ except ImportError:  # pragma: no cover - a SciPy that moved it: the public prod
     _csr_matvecs = None
 
 
-def _scipy_rows(X: Any, name: str) -> SparseRows:
-    sparse = _scipy_sparse()
+def host_compute_dtype(X: Any, name: str) -> np.dtype:
+    """The compute dtype of a 2-D host (NumPy-typed) sparse matrix: float32 and float64 as
+    they are, half precision as float32, integers and booleans as float64; complex and
+    other kinds refused with a clear ``ValueError``."""
     if X.ndim != 2:
         raise ValueError(f"Expected 2D sparse input, got {X.ndim}D instead")
     kind = X.dtype.kind
@@ -457,7 +459,13 @@ def _scipy_rows(X: Any, name: str) -> SparseRows:
         raise ValueError("Complex data not supported")
     if kind not in "biuf":
         raise ValueError(f"{name} needs real numbers, got a sparse matrix of dtype {X.dtype}")
-    dtype = np.dtype(np.float32) if kind == "f" and X.dtype.itemsize <= 4 else np.dtype(np.float64)
+    return np.dtype(np.float32) if kind == "f" and X.dtype.itemsize <= 4 else np.dtype(np.float64)
+
+
+def _scipy_rows(X: Any, name: str) -> SparseRows:
+    sparse = _scipy_sparse()
+    dtype = host_compute_dtype(X, name)
+    kind = X.dtype.kind
     if kind in "iu" and X.dtype.itemsize * 8 > 53 and X.nnz:
         _warn_large_integers(X.tocoo().data, name)
     # csr_matrix(...) of a CSR shares its arrays: copy before canonicalising, never in place.

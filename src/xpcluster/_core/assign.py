@@ -190,6 +190,12 @@ def _assign_sparse(
     centroids_t = xp.asarray(xp.matrix_transpose(safe), copy=True)  # (d, k), laid out for the product
     per_row, totals = (caps.parallel_map_row_chunks or caps.map_row_chunks)(
         x, rows, process, centroids_t, half_sq_norms, sq_norms)
+    return _assignment(per_row, totals, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia)
+
+
+def _assignment(per_row: tuple[Any, ...], totals: tuple[Any, ...], *, with_distances: bool, with_sums: bool,
+                with_inertia: bool) -> Assignment:
+    """The :class:`Assignment` of a pass's joined per-row outputs and summed totals."""
     return Assignment(
         labels=per_row[0],
         distances=per_row[1] if with_distances else None,
@@ -234,13 +240,7 @@ def _assign_weighted(
         weighted=weights is not None, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
     )
     per_row, totals = (caps.parallel_map_row_chunks or caps.map_row_chunks)(x, rows, process, origin, shifted, half_sq_norms)
-    return Assignment(
-        labels=per_row[0],
-        distances=per_row[1] if with_distances else None,
-        sums=totals[0] if with_sums else None,
-        counts=totals[1] if with_sums else None,
-        inertia=totals[-1] if with_inertia else None,
-    )
+    return _assignment(per_row, totals, with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia)
 
 
 def _assign_weighted_block(

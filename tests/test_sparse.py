@@ -439,10 +439,21 @@ def test_dask_sparse_predict_transform_stay_lazy():
 
 
 @pytest.mark.parametrize("estimator", [MiniBatchKMeans, BisectingKMeans])
-def test_dask_sparse_blocks_are_refused_clearly_where_not_supported(estimator):
-    X, _ = blobs_csr(n=200, seed=18)
-    with pytest.raises(TypeError, match="Dask array of sparse blocks is not supported"):
-        estimator(3, random_state=0).fit(_dask_sparse(X))
+def test_dask_sparse_blocks_minibatch_and_bisecting_equal_scipy(estimator):
+    X, _ = blobs_csr(n=300, seed=18)
+    D = _dask_sparse(X)
+    w = np.random.default_rng(3).random(X.shape[0])
+    for weights in (None, w):
+        reference = estimator(4, random_state=0).fit(X, sample_weight=weights)
+        model = estimator(4, random_state=0).fit(D, sample_weight=weights)
+        np.testing.assert_array_equal(np.asarray(model.labels_), reference.labels_)
+        np.testing.assert_allclose(np.asarray(model.cluster_centers_), reference.cluster_centers_, rtol=1e-12,
+                                   atol=1e-14)
+        np.testing.assert_array_equal(model.predict(D).compute(), reference.predict(X))
+    if estimator is MiniBatchKMeans:
+        p = MiniBatchKMeans(4, random_state=0).partial_fit(D[:150]).partial_fit(D[150:])
+        q = MiniBatchKMeans(4, random_state=0).partial_fit(X[:150]).partial_fit(X[150:])
+        np.testing.assert_allclose(np.asarray(p.cluster_centers_), q.cluster_centers_, rtol=1e-12, atol=1e-14)
 
 
 def _sparse_on(backend, X):

@@ -379,9 +379,55 @@ class DaskSparseRows(SparseRows):
                              meta=np.empty((0, 0), dtype=self.dtype))
         return parts.reshape((nb, m, d)).sum(axis=0)
 
-    def subset(self, index: Any) -> Any:
-        raise TypeError("a subset of the rows of a Dask array of sparse blocks is not supported; "
-                        "MiniBatchKMeans and BisectingKMeans take SciPy sparse input, KMeans takes Dask's")
+    def subset(self, index: Any) -> "DaskSparseRows":
+        """The rows at ``index`` (host or lazy integers; repeats allowed), in ``index``'s
+        order, as one sparse block: each block contributes the rows it holds (the others
+        empty) and the partial matrices are added."""
+        from scipy import sparse
+
+        m, d = int(index.shape[0]), self.shape[1]
+        if not isinstance(index, da.Array):
+            index = da.from_array(np.asarray(index), chunks=-1)
+        starts = da.arange(self.shape[0], chunks=(self.chunks[0],), dtype=np.int64)
+        meta = sparse.csr_matrix((0, 0), dtype=self.dtype)
+        parts = da.blockwise(_block_subset, "ij", self.blocks, "ij", starts, "i", index.rechunk(-1), "k",
+                             concatenate=True, adjust_chunks={"i": m}, dtype=self.dtype, meta=meta)
+        total = dask.delayed(_add_matrices)(parts.to_delayed().ravel().tolist())
+        return DaskSparseRows(da.from_delayed(total, shape=(m, d), dtype=self.dtype, meta=meta))
+
+    def rows_where(self, mask: Any) -> "DaskSparseRows":
+        """The rows where the lazy boolean ``mask`` holds, block by block (row counts
+        unknown until ``known_rows``)."""
+        from scipy import sparse
+
+        mask = mask.rechunk((self.chunks[0],))[:, None]
+        blocks = da.map_blocks(_block_where, self.blocks, mask, dtype=self.dtype,
+                               chunks=((np.nan,) * self.numblocks[0], (self.shape[1],)),
+                               meta=sparse.csr_matrix((0, 0), dtype=self.dtype))
+        return DaskSparseRows(blocks)
+
+
+def _block_subset(block: Any, start: Any, index: Any) -> Any:
+    from scipy import sparse
+
+    index = np.asarray(index).reshape(-1).astype(np.int64) - (int(start[0]) if len(start) else 0)
+    inside = (index >= 0) & (index < block.shape[0])
+    # Row j of the result is row index[j] of this block where it holds it, else empty.
+    picked = np.where(inside, index, 0)
+    selector = sparse.csr_matrix((inside.astype(block.dtype), (np.arange(index.shape[0]), picked)),
+                                 shape=(index.shape[0], block.shape[0]))
+    return _canonical_block(selector @ block)
+
+
+def _add_matrices(parts: list) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return _canonical_block(total)
+
+
+def _block_where(block: Any, mask: Any) -> Any:
+    return block[np.asarray(mask).reshape(-1)]
 
 
 def _block_column(block: Any, j: int) -> np.ndarray:

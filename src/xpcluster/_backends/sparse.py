@@ -259,6 +259,10 @@ class SparseRows:
         row_ids = None if self._row_ids is None else xp.astype(slots, self._indices.dtype)
         return SparseRows(self.kernels, indptr, indices, data, self.shape[1], sq_norms=sq_norms, row_ids=row_ids)
 
+    def rows_where(self, mask: Any) -> "SparseRows":
+        """The rows where the boolean ``mask`` holds (values read now)."""
+        return self.subset(self.xp.nonzero(mask)[0])
+
     def with_values(self, values: Any) -> "SparseRows":
         """This range's pattern with other stored values (scaled, another dtype)."""
         indices, _ = self._entries()

@@ -713,7 +713,7 @@ def _print_split(s: int, k: int, split: BisectingSplit, pair: Any, caps: Any) ->
 def _rows_where(x: Any, mask: Any, *, xp: Any, caps: Any) -> Any:
     """The rows of ``x`` where ``mask`` is true (sparse rows stay sparse)."""
     if is_sparse(x):
-        return caps.subset_rows(x, xp.nonzero(mask)[0])
+        return x.rows_where(mask)
     return x[mask]
 
 

@@ -101,7 +101,7 @@ class SparseRows:
                 xp.arange(n, dtype=self._indices.dtype, device=self.device), _diff(self._indptr, xp),
                 int(self._host_indptr[-1]))
             self._norms[0] = xp.astype(self.kernels.scatter_add(rows, self._data * self._data, n, self._data),
-                                       self.dtype)
+                                       self.dtype, copy=False)
         return self._norms[0]
 
     def _rebuilt(self, **changes: Any) -> "SparseRows":
@@ -158,6 +158,8 @@ class SparseRows:
                 raise IndexError("sparse rows take contiguous row ranges only")
             return self.row_range(start, max(start, stop))
         if len(cols) == 1 and isinstance(cols[0], int | np.integer):
+            if isinstance(rows, int | np.integer):  # one entry: its row alone
+                return self.dense_rows(np.asarray([int(rows)]))[0, int(cols[0])]
             return self.column(int(cols[0]))[rows]
         raise IndexError(f"sparse rows do not support the index {key!r}")
 
@@ -214,10 +216,10 @@ class SparseRows:
         values = data if weights is None else data * self._per_entry(weights)
         # One scatter over (id, column) pairs: O(nnz + k*d).
         wide = _index_dtype(xp, self.device, k * d)
-        flat = xp.astype(entry_ids, wide) * d + xp.astype(indices, wide)
+        flat = xp.astype(entry_ids, wide, copy=False) * d + xp.astype(indices, wide, copy=False)
         sums = xp.reshape(self.kernels.scatter_add(flat, values, k * d, data), (k, d))
         counts = self.kernels.scatter_add(ids, weights, k, data)
-        return xp.astype(sums, _float_at_least_32(xp, data.dtype)), counts
+        return xp.astype(sums, _float_at_least_32(xp, data.dtype), copy=False), counts
 
     def dense_rows(self, index: Any) -> Any:
         """The rows at ``index`` as a dense (len(index), d) block."""
@@ -234,10 +236,10 @@ class SparseRows:
                                                                                          device=self.device)
         slots, positions, valid = self._positions(index)
         wide = _index_dtype(xp, self.device, m * d)
-        flat = xp.astype(slots, wide) * d + xp.astype(xp.take(self._indices, positions), wide)
+        flat = xp.astype(slots, wide, copy=False) * d + xp.astype(xp.take(self._indices, positions), wide, copy=False)
         values = xp.where(valid, xp.take(self._data, positions), xp.zeros_like(positions, dtype=self.dtype))
         dense = self.kernels.scatter_add(flat, values, m * d, self._data)
-        return xp.astype(xp.reshape(dense, (m, d)), self.dtype)
+        return xp.astype(xp.reshape(dense, (m, d)), self.dtype, copy=False)
 
     def subset(self, index: Any) -> "SparseRows":
         """The rows at ``index`` (repeats allowed) as new sparse rows.  With an index that
@@ -284,7 +286,8 @@ class SparseRows:
         xp = self.xp
         indices, data = self._entries()
         picked = xp.where(indices == j, data, xp.zeros_like(data))
-        return xp.astype(self.kernels.scatter_add(self._local_row_ids(), picked, self.shape[0], data), self.dtype)
+        return xp.astype(self.kernels.scatter_add(self._local_row_ids(), picked, self.shape[0], data), self.dtype,
+                         copy=False)
 
     def column_moments(self) -> tuple[Any, Any]:
         """Dense (d,) column sums and column sums of squares (in float64 where available)."""
@@ -308,8 +311,9 @@ class SparseRows:
         indices, data = self._entries()
         rows, d = self.shape
         wide = _index_dtype(xp, self.device, rows * d)
-        flat = xp.astype(self._local_row_ids(), wide) * d + xp.astype(indices, wide)
-        return xp.astype(xp.reshape(self.kernels.scatter_add(flat, data, rows * d, data), (rows, d)), self.dtype)
+        flat = xp.astype(self._local_row_ids(), wide, copy=False) * d + xp.astype(indices, wide, copy=False)
+        return xp.astype(xp.reshape(self.kernels.scatter_add(flat, data, rows * d, data), (rows, d)), self.dtype,
+                         copy=False)
 
     def native(self) -> Any:
         """These rows as the library's own sparse matrix (what a user's callable sees)."""
@@ -348,7 +352,7 @@ class SparseRows:
         xp = self.xp
         if not (array_api_compat.is_array_api_obj(index) and array_api_compat.array_namespace(index) is xp):
             index = xp.asarray(np.asarray(index), device=self.device)
-        return xp.astype(xp.reshape(index, (-1,)), self._indptr.dtype) + self.start  # absolute rows
+        return xp.astype(xp.reshape(index, (-1,)), self._indptr.dtype, copy=False) + self.start  # absolute rows
 
     def _positions(self, index: Any) -> tuple[Any, Any, Any]:
         """For rows ``index`` (absolute, from :meth:`_index`): each of their entries' slot

@@ -164,9 +164,12 @@ def sparse_rows_per_chunk(x: Any, k: int, caps: Any) -> int:
     itemsize = x.xp.finfo(x.dtype).bits // 8
     entries_per_row = -(-(x.nnz or 0) // n)  # (None: unknown, Dask's blocks)
     bytes_per_row = itemsize * 4 * k + 24 * entries_per_row + 16
-    rows = memory_budget_bytes() // max(1, caps.concurrent_blocks()) // bytes_per_row
+    concurrency = max(1, caps.concurrent_blocks())
+    rows = memory_budget_bytes() // concurrency // bytes_per_row
     if caps.block_bytes is not None:
         rows = min(rows, max(256, caps.block_bytes // (itemsize * max(1, k))))
+    # At least one block per thread: a sparse product is one pass, each thread takes a share.
+    rows = min(rows, max(256, -(-n // concurrency)))
     return max(1, rows)
 
 

@@ -640,11 +640,290 @@ def test_precomputed_and_metric_errors():
         metrics.silhouette_samples(sp.csr_array(np.where(X > 1, np.nan, X)), y)
 
 
-def test_other_scores_refuse_sparse_input():
-    X, y = four_feature_data()
-    for fn in (metrics.calinski_harabasz_score, metrics.davies_bouldin_score, metrics.inertia):
-        with pytest.raises(TypeError, match="dense data is required"):
-            fn(sp.csr_array(X), y)
+# --------------------------------------------------------------------------------------
+# Calinski-Harabasz, Davies-Bouldin and inertia of sparse X: the dense answer, never densified
+
+ALL_SPARSE_FORMATS = (*SPARSE_FORMATS, sp.coo_matrix, sp.bsr_matrix, sp.bsr_array)
+SPARSE_SCORES = ("calinski_harabasz_score", "davies_bouldin_score", "inertia")
+
+
+def sparse_blobs(n=240, d=7, centers=4, seed=0):
+    """Blobs with most entries 0, a column that is always 0 and rows that are all 0."""
+    X, y = blobs(n=n, d=d, centers=centers, seed=seed, spread=1.5)
+    X = np.where(np.abs(X) < 4, 0.0, X)
+    X[:, 2] = 0.0
+    X[::17] = 0.0
+    return X, y
+
+
+def _sparse_calls(X, y, centers, weights):
+    """Every sparse-aware score but the silhouette, with and without inertia's options."""
+    return {
+        "calinski_harabasz_score": metrics.calinski_harabasz_score(X, y),
+        "davies_bouldin_score": metrics.davies_bouldin_score(X, y),
+        "inertia": metrics.inertia(X, y),
+        "inertia_weighted": metrics.inertia(X, y, sample_weight=weights),
+        "inertia_centers": metrics.inertia(X, y, centers, sample_weight=weights),
+    }
+
+
+def _assert_same(got, expected, rtol=1e-10, dtype=np.float64):
+    for name, value in got.items():
+        assert type(value) is dtype, (name, type(value))
+        assert relative_error(value, expected[name]) < rtol, (name, value, expected[name])
+
+
+def test_sparse_scores_equal_dense_in_every_format():
+    X, y = sparse_blobs()
+    y = odd_labels(y)
+    ids = np.unique(y, return_inverse=True)[1]
+    centers = np.random.default_rng(0).normal(size=(4, X.shape[1]))
+    weights = np.random.default_rng(1).uniform(0.0, 2.0, size=len(X))
+    expected = {**_sparse_calls(X, ids, centers, weights), "calinski_harabasz_score": skm.calinski_harabasz_score(X, y),
+                "davies_bouldin_score": skm.davies_bouldin_score(X, y)}
+    for fmt in ALL_SPARSE_FORMATS:
+        got = _sparse_calls(fmt(X), ids, centers, weights)
+        assert isinstance(got["calinski_harabasz_score"], float)  # numpy.float64, as for dense NumPy input
+        _assert_same(got, expected)
+    # Any integer labels, as dense X takes them.
+    assert relative_error(metrics.davies_bouldin_score(sp.csr_array(X), y), expected["davies_bouldin_score"]) < 1e-10
+    # Native dispatch off (NumPy answers) or on: sparse X is SciPy's, scored on the host.
+    with xpcluster.array_api_dispatch(False):
+        _assert_same(_sparse_calls(sp.csc_array(X), ids, centers, weights), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.int8, np.bool_, np.float32])
+def test_sparse_scores_of_other_dtypes(dtype):
+    X, y = sparse_blobs(seed=3)
+    if dtype == np.bool_:
+        X = X > 0
+    elif np.issubdtype(dtype, np.integer):
+        X = np.round(np.abs(X) * 10) if dtype == np.uint8 else np.round(X * 10)
+    X = X.astype(dtype)
+    centers = np.random.default_rng(2).normal(size=(4, X.shape[1]))
+    weights = np.random.default_rng(3).uniform(size=len(X))
+    expected = _sparse_calls(X, y, centers, weights)  # the dense path: float64, or float32
+    result = np.float32 if dtype == np.float32 else np.float64
+    for fmt in (sp.csr_array, sp.coo_matrix, sp.lil_array):
+        _assert_same(_sparse_calls(fmt(X), y, centers, weights), expected, rtol=1e-5 if dtype == np.float32 else 1e-10,
+                     dtype=result)
+    if dtype == np.float32:  # close to the float64 answer too
+        _assert_same(_sparse_calls(sp.csr_array(X), y, centers, weights),
+                     _sparse_calls(X.astype(np.float64), y, centers, weights), rtol=1e-5, dtype=np.float32)
+
+
+def _awkward_csr(X, rng):
+    """``X`` as a CSR array with unsorted indices, explicit zeros and duplicate entries
+    (each value split in two that add up to it)."""
+    rows, cols = np.nonzero(X)
+    values = X[rows, cols]
+    part = rng.uniform(-1, 2, size=values.shape) * values
+    extra_rows, extra_cols = rng.integers(0, X.shape[0], size=30), rng.integers(0, X.shape[1], size=30)
+    keep = X[extra_rows, extra_cols] == 0  # explicit zeros where X is 0
+    rows = np.concatenate([rows, rows, extra_rows[keep]])
+    cols = np.concatenate([cols, cols, extra_cols[keep]])
+    values = np.concatenate([part, values - part, np.zeros(keep.sum())])
+    order = rng.permutation(rows.shape[0])
+    rows, cols, values = rows[order], cols[order], values[order]
+    # CSR by hand: rows in order, the entries of each row in random order, duplicates kept.
+    by_row = np.argsort(rows, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=X.shape[0]))])
+    S = sp.csr_array((values[by_row], cols[by_row], indptr), shape=X.shape)
+    assert not S.has_canonical_format and not S.has_sorted_indices
+    np.testing.assert_allclose(S.toarray(), X, atol=1e-12)
+    return S
+
+
+def test_sparse_scores_of_unsorted_duplicated_entries_and_input_not_modified():
+    rng = np.random.default_rng(5)
+    X, y = sparse_blobs(seed=4)
+    centers = rng.normal(size=(4, X.shape[1]))
+    weights = rng.uniform(size=len(X))
+    S = _awkward_csr(X, rng)
+    expected = _sparse_calls(S.toarray(), y, centers, weights)
+    coo = S.tocoo()  # the same duplicates, as COO
+    arrays = {"csr": (S.data, S.indices, S.indptr), "coo": (coo.data, coo.row, coo.col)}
+    copies = {key: [a.copy() for a in value] for key, value in arrays.items()}
+    for value in arrays.values():
+        for a in value:
+            a.flags.writeable = False  # an in-place change (sorting, summing duplicates) would raise
+    for matrix in (S, coo):
+        _assert_same(_sparse_calls(matrix, y, centers, weights), expected)
+    for key in arrays:
+        for before, after in zip(copies[key], arrays[key]):
+            np.testing.assert_array_equal(before, after)
+    assert not S.has_canonical_format  # not even its flags were changed
+    # A float32 CSR input (its arrays used as they are) is not modified either.
+    S32 = sp.csr_array(X.astype(np.float32))
+    before = [a.copy() for a in (S32.data, S32.indices, S32.indptr)]
+    for a in (S32.data, S32.indices, S32.indptr):
+        a.flags.writeable = False
+    _sparse_calls(S32, y, centers, weights)
+    for a, b in zip(before, (S32.data, S32.indices, S32.indptr)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_scores_of_rows_far_from_the_origin():
+    # Every entry stored, the clusters tight and 1e5 from the origin: |x|^2 - 2 x.c + |c|^2
+    # would lose all but a few digits; the stored entries' (x_j - c_j)^2 do not.
+    X, y = blobs(n=400, d=12, centers=4, spread=0.01)
+    X = X + 1e5
+    X[::5, 3] = 0.0  # and some rows where a coordinate of their centre is missing
+    centers = X[:4] + 0.5
+    weights = np.random.default_rng(0).uniform(size=len(X))
+    _assert_same(_sparse_calls(sp.csr_array(X), y, centers, weights), _sparse_calls(X, y, centers, weights))
+
+
+def test_sparse_degenerate_clusterings_are_scored_as_dense():
+    # scikit-learn's own edge cases: identical samples, equal cluster means, all zeros.
+    y = np.array([0] * 5 + [1] * 5)
+    ones = sp.csr_array(np.ones((10, 2)))
+    assert metrics.davies_bouldin_score(ones, y) == 0.0
+    assert metrics.calinski_harabasz_score(ones, y) == 1.0
+    assert metrics.inertia(ones, y) == 0.0
+    same_means = sp.csr_array(np.array([[-1, -1], [1, 1]] * 10))
+    assert metrics.davies_bouldin_score(same_means, [0] * 10 + [1] * 10) == pytest.approx(0.0)
+    zeros = sp.csr_array((10, 3))
+    assert metrics.davies_bouldin_score(zeros, y) == 0.0
+    assert metrics.calinski_harabasz_score(zeros, y) == 1.0
+    # Data in tiny units is not degenerate (the threshold follows the data, as for dense X).
+    X, labels = sparse_blobs(seed=6)
+    for scale in (1e-12, 1e-150, 1e150):  # beyond 2**+-458: scaled into float64's safe range
+        for score in SPARSE_SCORES:
+            power = 2 if score == "inertia" else 0
+            got = getattr(metrics, score)(sp.csr_array(X * scale), labels)
+            assert relative_error(got / scale**power, getattr(metrics, score)(X, labels)) < 1e-10, (score, scale)
+
+
+def test_sparse_bad_input():
+    X, y = sparse_blobs(n=60)
+    S = sp.csr_array(X)
+    for score in SPARSE_SCORES:
+        fn = getattr(metrics, score)
+        if score != "inertia":  # inertia takes one cluster (and any number)
+            with pytest.raises(ValueError, match="Number of labels is 1. Valid values are 2 to n_samples - 1"):
+                fn(S, np.zeros(60, dtype=int))
+            with pytest.raises(ValueError, match="Number of labels is 60. Valid values are 2 to n_samples - 1"):
+                fn(S, np.arange(60))
+        with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[60, 59\]"):
+            fn(S, y[:-1])
+        with pytest.raises(ValueError, match="1d array"):
+            fn(S, np.stack([y, y], axis=1))
+        with pytest.raises(ValueError, match="labels contain NaN"):
+            fn(S, np.where(y == 0, np.nan, y))
+        with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+            fn(sp.coo_array(X[:, 0]), y)
+        with pytest.raises(ValueError, match=r"0 feature\(s\) \(shape=\(60, 0\)\)"):
+            fn(sp.csr_array((60, 0)), y)
+        with pytest.raises(ValueError, match=r"0 sample\(s\)"):
+            fn(sp.csr_array((0, 3)), y[:0])
+        for bad in (np.nan, np.inf, -np.inf):
+            B = S.copy()
+            B.data[4] = bad
+            for matrix in (B, B.tocoo(), B.todok()):
+                with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+                    fn(matrix, y)
+        with pytest.raises(ValueError, match="X must hold real numbers"):
+            fn(sp.csr_array(X.astype(complex)), y)
+    centers = np.zeros((4, X.shape[1]))
+    with pytest.raises(ValueError, match="0 <= label < 4"):
+        metrics.inertia(S, y + 1, centers)
+    with pytest.raises(ValueError, match="centers must have shape"):
+        metrics.inertia(S, y, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="integer indices"):
+        metrics.inertia(S, y.astype(float), centers)
+    with pytest.raises(ValueError, match="Input centers contains NaN"):
+        metrics.inertia(S, y, np.full((4, X.shape[1]), np.nan))
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        metrics.inertia(S, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.inertia(S, y, sample_weight=-np.ones(60))
+    with pytest.raises(ValueError, match="inertia exceeds the range of float32"):
+        metrics.inertia(sp.csr_array((X * 1e30).astype(np.float32)), y)
+
+
+def _other_sparse(X):
+    """``X`` as the other libraries' sparse input that are installed."""
+    others = []
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch: "Sparse CSR tensor support is in beta state"
+        others += [torch.asarray(X).to_sparse(), torch.asarray(X).to_sparse_csr()]
+    try:
+        import jax.numpy as jnp
+        from jax.experimental import sparse as jsparse
+
+        others.append(jsparse.BCOO.fromdense(jnp.asarray(X)))
+    except ImportError:
+        pass
+    try:
+        import dask.array as da
+
+        others.append(da.from_array(sp.csr_matrix(X), chunks=(15, X.shape[1]), asarray=False))
+    except ImportError:
+        pass
+    return others
+
+
+def test_sparse_input_of_other_libraries():
+    X, y = sparse_blobs(n=40)
+    others = _other_sparse(X)
+    # Native dispatch on: the scores take SciPy's sparse input only, and say so.
+    for other in others:
+        for score in PUBLIC:
+            with pytest.raises(TypeError, match=f"{score} takes sparse X as a scipy.sparse matrix or array"):
+                getattr(metrics, score)(other, y)
+    # Off: copied to SciPy (as dense input becomes NumPy), so SciPy's answer.
+    with xpcluster.array_api_dispatch(False):
+        for other in others:
+            for score in PUBLIC:
+                expected = getattr(metrics, score)(sp.csr_array(X), y)
+                np.testing.assert_allclose(getattr(metrics, score)(other, y), expected, rtol=1e-12,
+                                           err_msg=f"{score} of {type(other).__module__}")
+    # With SciPy's X, labels (and centres, weights) are NumPy's: others are not moved silently.
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="labels must be NumPy"):
+        metrics.calinski_harabasz_score(sp.csr_array(X), torch.asarray(y))
+    with pytest.raises(TypeError, match="centers must be NumPy"):
+        metrics.inertia(sp.csr_array(X), y, torch.zeros((4, X.shape[1])))
+
+
+def _wide_sparse(n=2000, d=200_000, per_row=20, k=4, seed=0):
+    """A wide sparse matrix (3.2 GB dense) whose clusters each use their own 60 columns."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, size=n)
+    pools = rng.choice(d, size=(k, 60), replace=False)
+    cols = np.stack([rng.choice(pools[c], size=per_row, replace=False) for c in y])
+    values = rng.normal(loc=3.0, size=(n, per_row))
+    X = sp.csr_array((values.ravel(), cols.ravel(), np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
+    return X, y, np.unique(cols)
+
+
+def test_sparse_scores_are_never_densified_whole():
+    X, y, used = _wide_sparse()
+    n, d = X.shape
+    k = 4
+    compact = X[:, used].toarray()  # the columns that are not all 0: the same scores
+    centers = np.random.default_rng(1).normal(size=(k, d))
+    budget = 2 * 2**20
+    for score in (*SPARSE_SCORES, "inertia_centers"):
+        fn = getattr(metrics, score.replace("_centers", ""))
+        args = (X, y, centers) if score == "inertia_centers" else (X, y)
+        with xpcluster.memory_budget(budget):
+            tracemalloc.start()
+            try:
+                value = fn(*args)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        # The (k, d) centroids and a few temporaries of their size are dense (as they are
+        # for dense X); blocks of rows fit the budget.  Densified, X would be 3.2 GB.
+        assert peak < 2 * budget + 6 * k * d * 8, f"{score}: peak {peak / 2**20:.1f} MiB"
+        expected = fn(compact, y, centers[:, used]) if score == "inertia_centers" else fn(compact, y)
+        if score == "inertia_centers":  # plus the centres' part on the columns X leaves at 0
+            unused = np.setdiff1d(np.arange(d), used)
+            expected += np.sum(np.sum(centers[:, unused] ** 2, axis=1)[y])
+        assert relative_error(value, expected) < 1e-10, score
 
 
 def _precomputed_peak(D, y, budget):

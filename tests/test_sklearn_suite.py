@@ -26,7 +26,6 @@ import pytest
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed")
 
 import numpy as np  # noqa: E402
-import scipy.sparse  # noqa: E402
 
 import xpcluster  # noqa: E402
 import xpcluster.metrics  # noqa: E402

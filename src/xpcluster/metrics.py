@@ -25,8 +25,17 @@ dispatch on, every score is computed in the input's own array library and on its
   or ``scipy.sparse``), with their keyword arguments.  Most are native; SciPy's others and
   callables run on NumPy blocks (NumPy data, Dask arrays of NumPy blocks) and refuse
   other arrays with a ``TypeError`` (see :func:`silhouette_samples`).
-* **Sparse input** (``scipy.sparse``, any format) is scored by the silhouette, a block of
-  rows at a time; the other scores need dense data (``TypeError``, as scikit-learn's).
+* **Sparse input** (``scipy.sparse`` matrices and arrays of any format, any real dtype;
+  unsorted indices, duplicate entries and explicit zeros included) is scored by every
+  function, on the host, without densifying it whole and without modifying it: the
+  silhouette a block of rows at a time; inertia, Calinski-Harabasz and Davies-Bouldin
+  from per-cluster sums of the rows (sparse products with a one-hot matrix) and each
+  row's distance to its centroid from its stored entries, a block of rows at a time in
+  float64; only (n_clusters, n_features) arrays are dense.  The result is the dense
+  answer (to rounding), a NumPy scalar of the compute dtype.  Other libraries' sparse
+  tensors (PyTorch's, JAX's BCOO, Dask arrays of SciPy blocks) are copied to SciPy with
+  native dispatch off (as dense input becomes NumPy); with it on they raise a
+  ``TypeError``: convert them to ``scipy.sparse``, or pass dense data.
 * **Bad input** raises scikit-learn's errors: fewer than 2 or more than ``n - 1``
   distinct labels, inconsistent lengths, NaN or infinity in ``X``, a precomputed matrix
   that is not square, not zero on its diagonal or negative.
@@ -46,10 +55,11 @@ import numpy as np
 
 from . import _rng
 from ._backends import capabilities_for
+from ._backends.sparse import as_sparse_rows, is_sparse_input
 from ._core.chunks import memory_budget, memory_budget_bytes
 from ._core.dtypes import compute_dtype, to_compute_dtype
 from ._core.scale import is_unit, range_scale, scaled, unscaled_checked
-from ._dispatch import resolve
+from ._dispatch import is_array_api_dispatch_enabled, resolve
 from ._checks import Checks, raise_error
 
 __all__ = [
@@ -303,8 +313,10 @@ def inertia(X, labels, centers=None, sample_weight=None):
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The samples.
+    X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+        The samples: any array library, or a ``scipy.sparse`` matrix or array of any
+        format (then ``labels``, ``centers`` and ``sample_weight`` are NumPy arrays or
+        lists), which is never densified whole (see the module's notes).
     labels : array_like of shape (n_samples,)
         Cluster of each sample.  With ``centers``, integer indices into the rows of
         ``centers``; without, any integers (a single cluster is fine).
@@ -318,8 +330,9 @@ def inertia(X, labels, centers=None, sample_weight=None):
     Returns
     -------
     inertia : 0-d array
-        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy).
-        For k-means' labels and centres it equals scikit-learn's ``KMeans.inertia_``.
+        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy
+        and for sparse input).  For k-means' labels and centres it equals scikit-learn's
+        ``KMeans.inertia_``.
 
     Examples
     --------
@@ -331,11 +344,24 @@ def inertia(X, labels, centers=None, sample_weight=None):
     >>> float(inertia(X, [0, 0, 1, 1], centers=np.array([[0.0, 0.0], [10.0, 0.0]])))
     20.0
     """
-    _dense_only(X, "inertia")
+    X = _host_sparse(X, "inertia")
+    if _is_sparse(X):
+        return _sparse_inertia(X, labels, centers, sample_weight)
     xp, _, (X, labels, centers, sample_weight) = resolve(X, labels, centers, sample_weight)
     caps = capabilities_for(xp)
     checks = Checks(caps)
     X = _as_matrix(X, xp, caps, checks)
+    ids, k, centers, sample_weight = _inertia_inputs(X, labels, centers, sample_weight, xp=xp, caps=caps, checks=checks)
+    _check_packable(k, X.dtype, xp)
+    s = range_scale(X, centers, xp=xp, caps=caps)
+    total = _run(_inertia_core, _INERTIA_STATIC, scaled(X, s), ids, sample_weight, None if centers is None else scaled(centers, s), k=k, xp=xp, caps=caps)
+    total = unscaled_checked(total, s, 2, xp=xp, checks=checks, what="inertia")
+    return _scalar(total, checks)
+
+
+def _inertia_inputs(X: Any, labels: Any, centers: Any, sample_weight: Any, *, xp: Any, caps: Any, checks: Any) -> tuple[Any, int, Any, Any]:
+    """``(ids, k, centers, sample_weight)`` of an :func:`inertia` call, validated (``X``:
+    checked, in its compute dtype; dense, or a SciPy CSR array)."""
     labels = _as_labels(labels, X, xp, caps, checks)
     n, d = X.shape
     if sample_weight is not None:
@@ -352,32 +378,28 @@ def inertia(X, labels, centers=None, sample_weight=None):
         )
     if centers is None:
         ids, k, _ = _cluster_ids(labels, n, xp, caps)
-    else:
-        if centers.ndim != 2 or centers.shape[1] != d:
-            raise ValueError(
-                f"centers must have shape (n_clusters, {d}) to match X, got {tuple(centers.shape)}"
-            )
-        if not xp.isdtype(labels.dtype, "integral"):
-            raise ValueError(f"with centers, labels must be integer indices into them, got dtype {labels.dtype}")
-        centers = caps.known_rows(centers)
-        k = centers.shape[0]
-        if k < 1:
-            raise ValueError("centers is empty: it needs at least one row")
-        centers = xp.astype(centers, X.dtype)
-        checks.add(~xp.all(xp.isfinite(centers)), raise_error(ValueError("Input centers contains NaN or infinity.")))
-        checks.add(
-            ~xp.all((labels >= 0) & (labels < k)),
-            raise_error(ValueError(f"labels must index the rows of centers: 0 <= label < {k}")),
+        return ids, k, None, sample_weight
+    if centers.ndim != 2 or centers.shape[1] != d:
+        raise ValueError(
+            f"centers must have shape (n_clusters, {d}) to match X, got {tuple(centers.shape)}"
         )
-        # Kept in range for the computation, so that the check above (which on Dask and
-        # under jax.jit fires with the result) is what reports a bad label, not an indexing
-        # error from inside a block.
-        ids = xp.astype(xp.clip(labels, min=0, max=k - 1), xp.int32)
-    _check_packable(k, X.dtype, xp)
-    s = range_scale(X, centers, xp=xp, caps=caps)
-    total = _run(_inertia_core, _INERTIA_STATIC, scaled(X, s), ids, sample_weight, None if centers is None else scaled(centers, s), k=k, xp=xp, caps=caps)
-    total = unscaled_checked(total, s, 2, xp=xp, checks=checks, what="inertia")
-    return _scalar(total, checks)
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise ValueError(f"with centers, labels must be integer indices into them, got dtype {labels.dtype}")
+    centers = caps.known_rows(centers)
+    k = centers.shape[0]
+    if k < 1:
+        raise ValueError("centers is empty: it needs at least one row")
+    centers = xp.astype(centers, X.dtype)
+    checks.add(~xp.all(xp.isfinite(centers)), raise_error(ValueError("Input centers contains NaN or infinity.")))
+    checks.add(
+        ~xp.all((labels >= 0) & (labels < k)),
+        raise_error(ValueError(f"labels must index the rows of centers: 0 <= label < {k}")),
+    )
+    # Kept in range for the computation, so that the check above (which on Dask and
+    # under jax.jit fires with the result) is what reports a bad label, not an indexing
+    # error from inside a block.
+    ids = xp.astype(xp.clip(labels, min=0, max=k - 1), xp.int32)
+    return ids, k, centers, sample_weight
 
 
 # --------------------------------------------------------------------------------------
@@ -589,12 +611,19 @@ def _is_sparse(X: Any) -> bool:
     return type(X).__module__.startswith("scipy.sparse")
 
 
-def _dense_only(X: Any, caller: str) -> None:
-    if _is_sparse(X):
-        raise TypeError(
-            f"{caller} got sparse data ({type(X).__name__}), but dense data is required. "
-            "Use '.toarray()' to convert to a dense numpy array."
-        )
+def _host_sparse(X: Any, caller: str) -> Any:
+    """``X`` itself, dense or a SciPy sparse matrix or array (which the scores take on the
+    host, never densified whole).  Another library's sparse input (a PyTorch sparse tensor,
+    JAX's BCOO, a Dask array of SciPy blocks) is copied to SciPy with native dispatch off,
+    as dense input becomes NumPy, and refused with a ``TypeError`` with it on."""
+    if _is_sparse(X) or not is_sparse_input(X):
+        return X
+    if not is_array_api_dispatch_enabled():
+        return as_sparse_rows(X, native_dispatch=False).native()
+    raise TypeError(
+        f"{caller} takes sparse X as a scipy.sparse matrix or array, got a sparse "
+        f"{type(X).__module__}.{type(X).__qualname__}; convert it to scipy.sparse (or pass dense data)"
+    )
 
 
 class _Silhouette(NamedTuple):
@@ -1219,6 +1248,10 @@ def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
         inconsistent lengths, NaN or infinity in ``X``; for 'precomputed' a matrix that is
         not square, has non-zero diagonal entries or negative entries; an unknown metric
         (scikit-learn's ``InvalidParameterError``, also a ``TypeError``).
+    TypeError
+        Sparse input of another library than SciPy with native dispatch on (convert it to
+        ``scipy.sparse``); a
+        SciPy metric or a callable on arrays without NumPy blocks; unknown keywords.
 
     Examples
     --------
@@ -1233,6 +1266,7 @@ def silhouette_samples(X, labels, *, metric="euclidean", **kwds):
     >>> silhouette_samples(X, [0, 0, 1, 1], metric="minkowski", p=3).round(3)
     array([0.905, 0.895, 0.895, 0.905])
     """
+    X = _host_sparse(X, "silhouette_samples")
     spec = _silhouette_metric(metric, kwds, "silhouette_samples")
     with _working_memory(spec.working_memory):
         problem = _silhouette_problem(X, labels, spec)
@@ -1281,6 +1315,7 @@ def silhouette_score(X, labels, *, metric="euclidean", sample_size=None, random_
     >>> round(float(silhouette_score(np.abs(X - X.T), [0, 0, 1, 1], metric="precomputed")), 4)
     0.8997
     """
+    X = _host_sparse(X, "silhouette_score")
     spec = _silhouette_metric(metric, kwds, "silhouette_score")
     checks = None
     if sample_size is not None:
@@ -1304,7 +1339,13 @@ def _calinski_harabasz_core(X: Any, ids: Any, *, k: int, xp: Any, caps: Any) -> 
     centers, sizes = _cluster_means(X, ids, k, xp=xp, caps=caps)
     between = xp.sum(sizes * xp.sum(centers * centers, axis=1))
     within = _within_sum_of_squares(X, ids, centers, xp=xp, caps=caps)
-    n_labels = xp.astype(xp.sum(xp.astype(sizes > 0, xp.int32)), X.dtype)
+    return _calinski_harabasz_of(between, within, sizes, n, xp=xp)
+
+
+def _calinski_harabasz_of(between: Any, within: Any, sizes: Any, n: int, *, xp: Any) -> Any:
+    """The score from the between- and within-cluster dispersions (0-d arrays) and the
+    cluster sizes; 1 when the within-cluster dispersion is 0."""
+    n_labels = xp.astype(xp.sum(xp.astype(sizes > 0, xp.int32)), within.dtype)
     safe_within = xp.where(within == 0, xp.ones_like(within), within)
     score = between * (n - n_labels) / (safe_within * (n_labels - 1))
     return xp.where(within == 0, xp.ones_like(score), score)
@@ -1338,16 +1379,23 @@ def _davies_bouldin_core(X: Any, ids: Any, *, k: int, xp: Any, caps: Any) -> Any
     centers, sizes = _cluster_means(X, ids, k, xp=xp, caps=caps)
     fn = functools.partial(_block_distance_sums, k=k)
     _, (spread,) = caps.map_row_chunks(_pack(xp, X, ids), _rows_for(2 * X.shape[1], itemsize), fn, centers)
-    used = xp.astype(sizes > 0, X.dtype)
-    spread = spread / xp.where(sizes > 0, sizes, xp.ones_like(sizes))  # mean distance to the centre
-    # Centroid pairs in blocks of rows: a (rows, k, d) difference block at most.
-    rows = max(1, memory_budget_bytes() // (4 * itemsize * k * (X.shape[1] + 2)))
-    index = xp.reshape(xp.arange(k, dtype=ids.dtype, device=array_api_compat.device(X)), (k, 1))
     # scikit-learn calls the clustering degenerate (score 0) when every spread, or every
     # centre distance, is within 1e-8 of 0.  The score is a ratio, so for data smaller than
     # 1 the threshold shrinks with the data: 1e-8 in units of the largest |x - mean|, so
     # that data in small units is not called degenerate.
     tiny = 1e-8 * xp.minimum(xp.max(xp.abs(X)), xp.ones((), dtype=X.dtype, device=array_api_compat.device(X)))
+    return _davies_bouldin_of(centers, sizes, spread, tiny, k=k, xp=xp, caps=caps)
+
+
+def _davies_bouldin_of(centers: Any, sizes: Any, spread: Any, tiny: Any, *, k: int, xp: Any, caps: Any) -> Any:
+    """The score from the centres (k, d), the cluster sizes, the clusters' sums of the
+    distances of their members to the centre, and the degeneracy threshold ``tiny``."""
+    itemsize = xp.finfo(centers.dtype).bits // 8
+    used = xp.astype(sizes > 0, centers.dtype)
+    spread = spread / xp.where(sizes > 0, sizes, xp.ones_like(sizes))  # mean distance to the centre
+    # Centroid pairs in blocks of rows: a (rows, k, d) difference block at most.
+    rows = max(1, memory_budget_bytes() // (4 * itemsize * k * (centers.shape[1] + 2)))
+    index = xp.reshape(xp.arange(k, dtype=xp.int32, device=array_api_compat.device(centers)), (k, 1))
     (worst,), (far,) = caps.map_row_chunks(index, rows, _block_centroid_ratios, centers, spread, used, tiny)
     score = xp.sum(worst * used) / xp.sum(used)
     degenerate = xp.all((spread <= tiny) | (used == 0)) | (far == 0)
@@ -1366,16 +1414,19 @@ def calinski_harabasz_score(X, labels):
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The samples.
+    X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+        The samples: any array library, or a ``scipy.sparse`` matrix or array of any
+        format (then ``labels`` is a NumPy array or a list), which is never densified
+        whole (see the module's notes).
     labels : array_like of shape (n_samples,)
         Cluster of each sample: any integers, 2 to ``n_samples - 1`` distinct ones.
 
     Returns
     -------
     score : 0-d array
-        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy);
-        equal to ``sklearn.metrics.calinski_harabasz_score`` up to rounding.
+        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy
+        and for sparse input); equal to ``sklearn.metrics.calinski_harabasz_score`` (of
+        the dense data) up to rounding.
 
     Examples
     --------
@@ -1385,7 +1436,9 @@ def calinski_harabasz_score(X, labels):
     >>> float(calinski_harabasz_score(X, [0, 0, 1, 1]))
     200.0
     """
-    _dense_only(X, "calinski_harabasz_score")
+    X = _host_sparse(X, "calinski_harabasz_score")
+    if _is_sparse(X):
+        return _sparse_score(X, labels, _sparse_calinski_harabasz)
     problem = _prepare(X, labels)
     xp, caps = problem.xp, problem.caps
     _check_packable(problem.k, problem.X.dtype, xp)
@@ -1402,16 +1455,19 @@ def davies_bouldin_score(X, labels):
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, n_features)
-        The samples.
+    X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+        The samples: any array library, or a ``scipy.sparse`` matrix or array of any
+        format (then ``labels`` is a NumPy array or a list), which is never densified
+        whole (see the module's notes).
     labels : array_like of shape (n_samples,)
         Cluster of each sample: any integers, 2 to ``n_samples - 1`` distinct ones.
 
     Returns
     -------
     score : 0-d array
-        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy);
-        equal to ``sklearn.metrics.davies_bouldin_score`` up to rounding.
+        In ``X``'s namespace, on its device, in its float dtype (a NumPy scalar for NumPy
+        and for sparse input); equal to ``sklearn.metrics.davies_bouldin_score`` (of the
+        dense data) up to rounding.
 
     Examples
     --------
@@ -1421,9 +1477,217 @@ def davies_bouldin_score(X, labels):
     >>> float(davies_bouldin_score(X, [0, 0, 1, 1]))
     0.1
     """
-    _dense_only(X, "davies_bouldin_score")
+    X = _host_sparse(X, "davies_bouldin_score")
+    if _is_sparse(X):
+        return _sparse_score(X, labels, _sparse_davies_bouldin)
     problem = _prepare(X, labels)
     xp, caps = problem.xp, problem.caps
     _check_packable(problem.k, problem.X.dtype, xp)
     score = _run(_davies_bouldin_core, _LABELLED_STATIC, problem.X, problem.ids, k=problem.k, xp=xp, caps=caps)
     return _scalar(score, problem.checks)
+
+
+# --------------------------------------------------------------------------------------
+# Sparse features (SciPy): inertia, Calinski-Harabasz and Davies-Bouldin, never densified
+#
+# Everything these scores need of X is per-cluster sums of its rows (the centroids) and
+# each row's distance to its own centroid.  The sums are products of a sparse one-hot
+# (clusters by rows) matrix with X; the distances come from the stored entries alone:
+# |x - c|^2 is the sum over the row's stored columns of (x_j - c_j)^2, plus |c|^2 less the
+# c_j^2 of those columns (the centroid's part where the row is 0).  Both are made a block
+# of rows at a time (sized by the memory budget), in float64 whatever X's dtype, from X's
+# canonical CSR form; only (k, d) arrays are dense.
+
+
+class _RowBlock(NamedTuple):
+    start: int  # rows [start, stop) of X
+    stop: int
+    values: np.ndarray  # their stored values, float64, scaled
+    columns: np.ndarray  # the values' columns
+    indptr: np.ndarray  # where each row's values start (from 0), and their end
+
+
+#: Bytes of temporaries per stored entry of a block: the distance pass's entry-sized
+#: arrays (rows, the centre's values, differences, squares, masks) with room to spare.
+_BYTES_PER_ENTRY = 96
+
+
+def _as_sparse_features(X: Any, xp: Any, checks: Any) -> Any:
+    """Sparse ``X`` (any SciPy format) checked as dense ``X`` is, as a canonical CSR array
+    (no duplicate entries) in its compute dtype.  ``X`` itself is never modified: a CSR
+    input's arrays are shared when they can be used as they are (and are only read), and
+    copied otherwise."""
+    from scipy import sparse
+
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead; reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold real numbers, got an array of dtype {X.dtype}")
+    shared = X.format == "csr"  # csr_array(X) shares a CSR input's arrays; others are converted
+    X = sparse.csr_array(X)
+    n, d = X.shape
+    if n < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={(n, d)}) while a minimum of 1 is required.")
+    if d < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={(n, d)}) while a minimum of 1 is required.")
+    # Integers and booleans as floats (a PrecisionWarning for integers beyond their range).
+    data = to_compute_dtype(np.asarray(X.data), xp, checks, name="X")
+    step = max(1, memory_budget_bytes() // 4)  # in chunks: a mask of every entry is X's size again
+    if not all(np.isfinite(data[i : i + step]).all() for i in range(0, data.shape[0], step)):
+        raise ValueError("Input X contains NaN or infinity.")
+    converted = data is not X.data
+    if not X.has_canonical_format:  # duplicates are added up (on a copy) for the squared norms
+        copy = shared
+        X = sparse.csr_array(
+            (data.copy() if copy and not converted else data,
+             X.indices.copy() if copy else X.indices, X.indptr.copy() if copy else X.indptr),
+            shape=(n, d),
+        )
+        X.sum_duplicates()
+    elif converted:
+        X = sparse.csr_array((data, X.indices, X.indptr), shape=(n, d))
+    return X
+
+
+def _sparse_scale(X: Any, centers: Any, *, xp: Any, caps: Any) -> float:
+    """As for dense X: the power of two (exact) that brings the stored values (and
+    ``centers``) into the safe range of their dtype; 1.0 when they are inside it.  It is
+    applied as the blocks are read."""
+    stored = xp.reshape(X.data, (1, -1)) if X.nnz else xp.zeros((1, 1), dtype=X.dtype)
+    s = range_scale(stored, centers, xp=xp, caps=caps)
+    return 1.0 if is_unit(s) else float(s)
+
+
+def _row_blocks(X: Any, scale: float) -> Iterator[_RowBlock]:
+    """Consecutive blocks of the rows of CSR ``X``, each with about as many stored entries
+    (and rows) as the memory budget allows temporaries for; at least one row each."""
+    indptr = X.indptr
+    n = X.shape[0]
+    limit = max(1, memory_budget_bytes() // _BYTES_PER_ENTRY)
+    start = 0
+    while start < n:
+        first = int(indptr[start])
+        stop = int(np.searchsorted(indptr, first + limit, side="right")) - 1
+        stop = min(max(stop, start + 1), start + limit, n)
+        last = int(indptr[stop])
+        values = np.asarray(X.data[first:last], dtype=np.float64)  # a view of float64 data
+        if scale != 1.0:
+            values = values * scale
+        yield _RowBlock(start, stop, values, X.indices[first:last], indptr[start : stop + 1] - first)
+        start = stop
+
+
+def _sparse_cluster_sums(X: Any, ids: np.ndarray, k: int, scale: float, weights: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(sums (k, d), sizes (k,))``: the clusters' (weighted) sums of rows and their
+    (weighted) sizes, float64, by one sparse product of a one-hot matrix per row block."""
+    from scipy import sparse
+
+    d = X.shape[1]
+    sums = np.zeros((k, d))
+    for block in _row_blocks(X, scale):
+        m = block.stop - block.start
+        w = np.ones(m) if weights is None else np.asarray(weights[block.start : block.stop], dtype=np.float64)
+        members = sparse.csr_array((w, (ids[block.start : block.stop], np.arange(m))), shape=(k, m))
+        rows = sparse.csr_array((block.values, block.columns, block.indptr), shape=(m, d))
+        part = (members @ rows).tocoo()  # (k, d): the block's sums, as sparse
+        np.add.at(sums.reshape(-1), part.row.astype(np.intp) * d + part.col, part.data)
+    sizes = np.bincount(ids, weights=None if weights is None else np.asarray(weights, dtype=np.float64), minlength=k)
+    return sums, sizes.astype(np.float64)
+
+
+def _sparse_distances(X: Any, ids: np.ndarray, centers: np.ndarray, scale: float) -> Iterator[tuple[_RowBlock, np.ndarray, np.ndarray]]:
+    """For each row block: the block, its rows' clusters and their squared Euclidean
+    distances to their centres ``centers[ids]`` (float64), from the stored entries only."""
+    norms = np.einsum("ij,ij->i", centers, centers)
+    support = np.count_nonzero(centers, axis=1)
+    for block in _row_blocks(X, scale):
+        m = block.stop - block.start
+        own = ids[block.start : block.stop]
+        rows = np.repeat(np.arange(m), np.diff(block.indptr))
+        at = centers[own[rows], block.columns]  # the centre's value at each stored entry
+        diff = block.values - at
+        stored = np.bincount(rows, weights=diff * diff, minlength=m)
+        # Where the row is 0 the distance is the centre's own: |c|^2 less its part on the
+        # stored columns; exactly 0 when those hold all of the centre's nonzero values.
+        covered = np.bincount(rows[at != 0], minlength=m) == support[own]
+        rest = norms[own] - np.bincount(rows, weights=at * at, minlength=m)
+        yield block, own, stored + np.where(covered, 0.0, np.maximum(rest, 0.0))
+
+
+def _sparse_score(X: Any, labels: Any, score: Any) -> Any:
+    """``score(X, scale, ids, k, xp)`` (float64) of sparse ``X`` (checked, in canonical CSR
+    form) with its labels validated and mapped to 0..k-1 as :func:`_prepare` does dense
+    ones; a NumPy scalar of X's compute dtype."""
+    xp = array_api_compat.array_namespace(np.empty(0))
+    caps = capabilities_for(xp)
+    checks = Checks(caps)
+    X = _as_sparse_features(X, xp, checks)
+    scale = _sparse_scale(X, None, xp=xp, caps=caps)
+    labels = _as_labels(_numpy_array(labels, "labels"), X, xp, caps, checks)
+    ids, k, n_labels = _cluster_ids(labels, X.shape[0], xp, caps)
+    _check_label_count(n_labels, X.shape[0], checks)
+    result = score(X, scale, np.asarray(ids), k, xp)
+    return _scalar(xp.asarray(result, dtype=X.dtype), checks)
+
+
+def _sparse_calinski_harabasz(X: Any, scale: float, ids: np.ndarray, k: int, xp: Any) -> Any:
+    n = X.shape[0]
+    sums, sizes = _sparse_cluster_sums(X, ids, k, scale)
+    centers = sums / np.where(sizes > 0, sizes, 1.0)[:, None]
+    offsets = centers - sums.sum(axis=0) / n  # from the overall mean
+    between = np.sum(sizes * np.einsum("ij,ij->i", offsets, offsets))
+    within = math.fsum(float(np.sum(squared)) for _, _, squared in _sparse_distances(X, ids, centers, scale))
+    return _calinski_harabasz_of(xp.asarray(between), xp.asarray(within), xp.asarray(sizes), n, xp=xp)
+
+
+def _sparse_davies_bouldin(X: Any, scale: float, ids: np.ndarray, k: int, xp: Any) -> Any:
+    n, d = X.shape
+    sums, sizes = _sparse_cluster_sums(X, ids, k, scale)
+    centers = sums / np.where(sizes > 0, sizes, 1.0)[:, None]
+    mean = sums.sum(axis=0) / n
+    spread = np.zeros(k)
+    deviation = 0.0  # the largest |x - mean| over every entry, implicit zeros included
+    entries = np.zeros(d, dtype=np.int64)  # stored entries per column
+    for block, own, squared in _sparse_distances(X, ids, centers, scale):
+        spread += np.bincount(own, weights=np.sqrt(squared), minlength=k)
+        if block.values.shape[0]:
+            deviation = max(deviation, float(np.max(np.abs(block.values - mean[block.columns]))))
+            np.add.at(entries, block.columns, 1)
+    implicit = entries < n  # columns holding a zero that is not stored
+    if implicit.any():
+        deviation = max(deviation, float(np.max(np.abs(mean[implicit]))))
+    tiny = xp.asarray(1e-8 * min(deviation, 1.0))  # as the dense score's threshold
+    return _davies_bouldin_of(xp.asarray(centers), xp.asarray(sizes), xp.asarray(spread), tiny, k=k, xp=xp,
+                              caps=capabilities_for(xp))
+
+
+def _sparse_inertia(X: Any, labels: Any, centers: Any, sample_weight: Any) -> Any:
+    """:func:`inertia` of sparse ``X``: NumPy labels, centres and weights."""
+    xp = array_api_compat.array_namespace(np.empty(0))
+    caps = capabilities_for(xp)
+    checks = Checks(caps)
+    X = _as_sparse_features(X, xp, checks)
+    labels, centers, sample_weight = (
+        None if a is None else _numpy_array(a, what)
+        for a, what in ((labels, "labels"), (centers, "centers"), (sample_weight, "sample_weight"))
+    )
+    ids, k, centers, sample_weight = _inertia_inputs(X, labels, centers, sample_weight, xp=xp, caps=caps, checks=checks)
+    ids = np.asarray(ids)
+    scale = _sparse_scale(X, centers, xp=xp, caps=caps)  # of the data and the given centres together
+    if centers is None:
+        sums, sizes = _sparse_cluster_sums(X, ids, k, scale, sample_weight)
+        centers = sums / np.where(sizes > 0, sizes, 1.0)[:, None]
+    else:
+        centers = np.asarray(centers, dtype=np.float64) * scale
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = math.fsum(
+        float(np.sum(squared if weights is None else squared * weights[block.start : block.stop]))
+        for block, _, squared in _sparse_distances(X, ids, centers, scale)
+    )
+    # In X's dtype first, still scaled (as the dense inertia is made): what does not fit
+    # the dtype once unscaled is reported as it is for dense X.
+    total = unscaled_checked(xp.asarray(total, dtype=X.dtype), scale, 2, xp=xp, checks=checks, what="inertia")
+    return _scalar(total, checks)

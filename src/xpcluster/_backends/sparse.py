@@ -97,11 +97,20 @@ class SparseRows:
     def _sq_norms(self) -> Any:
         if self._norms[0] is None:
             xp, n = self.xp, self._n_total
-            rows = self._row_ids if self._row_ids is not None else self.kernels.repeat(
-                xp.arange(n, dtype=self._indices.dtype, device=self.device), _diff(self._indptr, xp),
-                int(self._host_indptr[-1]))
-            self._norms[0] = xp.astype(self.kernels.scatter_add(rows, self._data * self._data, n, self._data),
-                                       self.dtype, copy=False)
+            if not self.static_rows:  # one block (a trace): every entry at once
+                norms = self.kernels.scatter_add(self._row_ids, self._data * self._data, n, self._data)
+            else:  # row ranges of about _NORM_ENTRIES entries: their temporaries stay small
+                bounds = np.searchsorted(self._host_indptr, np.arange(0, self._host_indptr[-1], _NORM_ENTRIES),
+                                         side="right") - 1
+                starts = sorted(set(int(b) for b in bounds) | {0})
+                whole = self._rebuilt(start=0, stop=n, weights=None)
+                parts = []
+                for a, b in zip(starts, starts[1:] + [n]):
+                    part = whole.row_range(a, b)
+                    _, data = part._entries()
+                    parts.append(self.kernels.scatter_add(part._local_row_ids(), data * data, b - a, data))
+                norms = parts[0] if len(parts) == 1 else xp.concat(parts)
+            self._norms[0] = xp.astype(norms, self.dtype, copy=False)
         return self._norms[0]
 
     def _rebuilt(self, **changes: Any) -> "SparseRows":
@@ -378,6 +387,10 @@ class SparseRows:
         return slots, positions, valid
 
 
+#: Stored entries per pass of the squared norms (their temporaries: a few bytes each).
+_NORM_ENTRIES = 2**20
+
+
 def _diff(a: Any, xp: Any) -> Any:
     return a[1:] - a[:-1]
 
@@ -470,12 +483,32 @@ def host_compute_dtype(X: Any, name: str) -> np.dtype:
     return np.dtype(np.float32) if kind == "f" and X.dtype.itemsize <= 4 else np.dtype(np.float64)
 
 
+def _canonical_without_copy(X: Any) -> bool:
+    """Whether CSR ``X`` has sorted indices and no duplicates, checked without changing it
+    (SciPy's own check caches a flag on the matrix)."""
+    indptr, indices = X.indptr, X.indices
+    if indices.size < 2:
+        return True
+    rising = indices[1:] > indices[:-1]
+    # Where a row starts, the index may drop: only steps inside a row must rise.
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < indices.size)]
+    rising[starts - 1] = True
+    return bool(rising.all())
+
+
 def _scipy_rows(X: Any, name: str) -> SparseRows:
     sparse = _scipy_sparse()
     dtype = host_compute_dtype(X, name)
     kind = X.dtype.kind
     if kind in "iu" and X.dtype.itemsize * 8 > 53 and X.nnz:
         _warn_large_integers(X.tocoo().data, name)
+    if (X.format == "csr" and X.dtype == dtype and X.indptr.dtype == X.indices.dtype
+            and _canonical_without_copy(X)):
+        # Already canonical CSR in its compute dtype (TfidfVectorizer's output): its arrays
+        # are shared, read only -- nothing here ever writes to them.
+        return SparseRows(SCIPY_KERNELS, X.indptr, X.indices, np.ascontiguousarray(X.data), X.shape[1],
+                          host_indptr=X.indptr)
     # csr_matrix(...) of a CSR shares its arrays: copy before canonicalising, never in place.
     matrix = sparse.csr_matrix(X, dtype=dtype, copy=True)
     if not matrix.has_canonical_format:

@@ -485,3 +485,14 @@ def test_other_estimators_on_every_sparse_backend(backend, make):
     model = make().fit(_sparse_on(backend, X))
     np.testing.assert_array_equal(np.asarray(model.labels_), reference.labels_)
     np.testing.assert_array_equal(np.asarray(model.predict(_sparse_on(backend, X))), reference.predict(X))
+
+
+def test_read_only_canonical_input_is_never_written():
+    X, dense = blobs_csr(n=200, seed=20)
+    for part in (X.data, X.indices, X.indptr):
+        part.flags.writeable = False  # any write would raise
+    model = KMeans(3, random_state=0, n_init=1).fit(X)
+    reference = KMeans(3, random_state=0, n_init=1).fit(dense)
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
+    np.testing.assert_array_equal(model.predict(X), reference.predict(dense))
+    assert X.has_canonical_format

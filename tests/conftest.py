@@ -66,3 +66,18 @@ def xp(backend, request):
             yield namespace_
     else:
         yield namespace_
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    Every module compiles programs for its own shapes, dtypes and sparse structures, which
+    no later module reuses; kept for the whole run they grew one process by gigabytes and
+    XLA aborted while compiling late in a full run (2026-12-03)."""
+    yield
+    import sys
+
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()

@@ -212,8 +212,9 @@ def validate_data(
     check is attached to the returned ``X`` itself: eagerly it reports at once, on Dask
     when ``X`` is first computed (``fit`` persists it at once: no extra pass over the data).
     Lists and tuples are converted as NumPy would.  Sparse ``X`` (SciPy's sparse matrices
-    and arrays, any format) comes back as :class:`xpcluster._backends.sparse.SparseRows`
-    for estimators whose class sets ``_accepts_sparse``; others refuse it (``TypeError``).
+    and arrays in any format, PyTorch sparse tensors, JAX's BCOO, Dask arrays of SciPy
+    blocks) comes back as :class:`xpcluster._backends.sparse.SparseRows` for estimators
+    whose class sets ``_accepts_sparse``; others refuse it (``TypeError``).
     """
     if is_sparse_input(X):
         if not getattr(estimator, "_accepts_sparse", False):

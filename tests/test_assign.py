@@ -45,15 +45,32 @@ def test_prepared_rows_give_the_same_assignment(xp, dtype, offset):
 
 
 def test_prepare_rows_respects_the_memory_budget():
-    x = np.zeros((1000, 10))
+    """NumPy's nearest-index kernel adds the half norms itself: the prepared rows are
+    ``x - origin`` alone, within a budget of their own size."""
+    x = np.arange(10_000, dtype=np.float64).reshape(1000, 10)
     xp = array_api_compat.array_namespace(x)
-    needed = 1000 * (2 * 10 + 1) * 8
+    needed = 1000 * 10 * 8
     with xpcluster.memory_budget(needed):
         prepared = prepare_rows(x, x[:1], xp=xp)
-    assert prepared is not None and prepared.rows.shape == (1000, 11)
-    np.testing.assert_array_equal(prepared.rows[:, -1], 1.0)
+    assert prepared is not None and not prepared.ones
+    np.testing.assert_array_equal(prepared.rows, x - x[:1])
     with xpcluster.memory_budget(needed - 1):
         assert prepare_rows(x, x[:1], xp=xp) is None
+
+
+def test_prepare_rows_with_a_column_of_ones_respects_the_memory_budget():
+    """Backends scoring a block with one product get ``[x - origin, 1]``; building it holds
+    ``x - origin`` and the result at once, and both count against the budget."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    x = strict.asarray(np.arange(10_000, dtype=np.float64).reshape(1000, 10))
+    needed = 1000 * (2 * 10 + 1) * 8
+    with xpcluster.memory_budget(needed):
+        prepared = prepare_rows(x, x[:1, :], xp=strict)
+    assert prepared is not None and prepared.ones and prepared.rows.shape == (1000, 11)
+    np.testing.assert_array_equal(np.asarray(prepared.rows[:, -1]), 1.0)
+    np.testing.assert_array_equal(np.asarray(prepared.rows[:, :10]), np.asarray(x - x[:1, :]))
+    with xpcluster.memory_budget(needed - 1):
+        assert prepare_rows(x, x[:1, :], xp=strict) is None
 
 
 def test_numpy_segment_sums_without_scipy(monkeypatch):

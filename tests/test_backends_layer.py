@@ -77,6 +77,72 @@ def test_nearest_of_product(xp, k):
     np.testing.assert_array_equal(to_numpy(labels), expected)
 
 
+@pytest.mark.parametrize("k", [1, 3, 64, 300])
+def test_nearest_of_product_with_an_offset(xp, k):
+    """``nearest_of_product(a, b, offset)``: the row-wise argmin of ``a @ b + offset``,
+    lowest index on ties, for every backend's record specialised for the data."""
+    rng = np.random.default_rng(k)
+    a = rng.integers(-3, 4, size=(130, 4)).astype(np.float64)
+    b = rng.integers(-3, 4, size=(4, k)).astype(np.float64)
+    offset = rng.integers(-2, 3, size=k).astype(np.float64)
+    if k > 2:
+        b[:, k - 1], offset[k - 1] = b[:, 1], offset[1]  # a duplicate column loses to column 1
+    expected = (a @ b + offset).argmin(axis=1)
+    av = xp.asarray(a)
+    nxp = array_api_compat.array_namespace(av)
+    caps = capabilities_for(nxp).for_data(av)
+    bv = nxp.asarray(b, device=array_api_compat.device(av))
+    ov = nxp.asarray(offset, device=array_api_compat.device(av))
+    if caps.nearest_of_product is None:  # what the core does then
+        labels = caps.nearest_index(nxp.matmul(av, bv) + ov)
+    else:
+        labels = caps.nearest_of_product(av, bv, ov)
+    assert labels.dtype == nxp.int32
+    np.testing.assert_array_equal(to_numpy(labels), expected)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("bad", [None, "nan", "inf", "-inf"])
+def test_all_finite(xp, dtype, bad):
+    values = np.arange(24, dtype=np.float64).reshape(6, 4) - 10
+    if bad is not None:
+        if dtype == "int64":
+            pytest.skip("integers have no NaN or infinity")
+        values[3, 2] = float(bad)
+    a = xp.asarray(values.astype(dtype))
+    nxp = array_api_compat.array_namespace(a)
+    caps = capabilities_for(nxp)
+    assert caps.read_bool(caps.all_finite(a)) is (bad is None)
+    assert caps.read_bool(caps.all_finite(a[:0, :]))  # no entries: all finite
+
+
+def test_torch_cpu_passes_match_torch_operations():
+    """PyTorch CPU tensors run the assignment's row blocks through NumPy's kernels on views
+    of their memory; the labels, sums and counts equal those of PyTorch's own operations
+    (which tensors needing autograd keep), and come back as CPU tensors of the same dtypes."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from xpcluster._backends import torch as torch_caps
+    from xpcluster._core.assign import assign_labels, prepare_rows
+
+    rng = np.random.default_rng(3)
+    x = torch.asarray(rng.integers(-5, 6, size=(3000, 7)).astype(np.float32))  # exact ties
+    c = x[:13].clone()
+    nxp = array_api_compat.array_namespace(x)
+    assert torch_caps.CAPABILITIES.for_data(x) is torch_caps.CPU_CAPABILITIES
+    plain = torch_caps.CAPABILITIES.replace(specialise=None)
+    for prepared in (None, prepare_rows(x, c[:1], xp=nxp)):
+        fast = assign_labels(x, c, xp=nxp, caps=torch_caps.CAPABILITIES, with_sums=True, with_distances=True,
+                             prepared=prepared)
+        slow = assign_labels(x, c, xp=nxp, caps=plain, with_sums=True, with_distances=True)
+        for got, want in zip(fast[:4], slow[:4]):
+            assert isinstance(got, torch.Tensor) and got.device.type == "cpu" and got.dtype == want.dtype
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    graded = x.clone().requires_grad_(True)
+    assert torch_caps._views((graded,)) is None  # autograd tensors keep PyTorch's operations
+    sums, counts = torch_caps.segment_sums(graded, torch.zeros(3000, dtype=torch.int64), 2)
+    assert sums.requires_grad and counts.tolist() == [3000, 0]
+
+
 def test_numpy_nearest_of_product_with_nan_rows():
     from xpcluster._backends import numpy as numpy_caps
 

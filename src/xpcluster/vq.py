@@ -49,7 +49,7 @@ def _prepare(a: Any, xp: Any, checks: Checks, check_finite: bool, dtype: Any = N
     """``a`` in its compute dtype (or ``dtype``), with the finiteness check SciPy makes."""
     a = to_compute_dtype(a, xp, checks, dtype=dtype)
     if check_finite:
-        checks.add(~xp.all(xp.isfinite(a)), raise_error(ValueError("array must not contain infs or NaNs")))
+        checks.add(~checks.caps.all_finite(a), raise_error(ValueError("array must not contain infs or NaNs")))
     return a
 
 

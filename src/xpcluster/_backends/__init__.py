@@ -81,6 +81,9 @@ class Capabilities:
     has_numpy_blocks : callable
         ``has_numpy_blocks(a)``: whether host NumPy code (SciPy's ``cdist``, a user's
         callable) can run on ``a``'s blocks: NumPy arrays, Dask arrays of NumPy blocks.
+    all_finite : callable
+        ``all_finite(a) -> 0-d bool``: whether every entry of ``a`` is finite (true for no
+        entries), without the host read.
     cond : callable
         ``cond(pred, true_fn, false_fn, *operands)``: one branch's result (``lax.cond`` on
         JAX, a host read of ``pred`` elsewhere).  Both branches return the same structure.
@@ -88,9 +91,10 @@ class Capabilities:
         ``nearest_index(scores) -> int32 (m,)``: per row of ``scores`` (m, k), the index of
         the smallest entry, the lowest index on ties.
     nearest_of_product : callable
-        ``nearest_of_product(a, b) -> int32 (m,)``: ``nearest_index(a @ b)``, for backends
-        that can find it faster than by forming the (m, k) product row-major; None: the
-        backend's ``nearest_index`` of the product.
+        ``nearest_of_product(a, b, offset=None) -> int32 (m,)``: ``nearest_index(a @ b +
+        offset)`` (``offset`` of shape (k,)), for backends that can find it faster than by
+        forming the (m, k) product row-major; None: the backend's ``nearest_index`` of the
+        product.
     block_bytes : int or None
         Preferred size of one (rows, k) score block (e.g. to stay in cache), below the
         memory budget; None: as large as the budget allows.
@@ -101,6 +105,11 @@ class Capabilities:
         ``map_row_chunks``' contract, with up to ``concurrent_blocks()`` blocks run at once;
         for callers that size their blocks for that many in flight (``rows_per_chunk(...,
         concurrency=caps.concurrent_blocks())``).  None: ``map_row_chunks``.
+    specialise : callable or None
+        ``specialise(x) -> Capabilities``: the record for passes over the dense array ``x``
+        on its device, when that differs from the namespace's (PyTorch CPU tensors run
+        their row blocks through NumPy's kernels on the same memory); see
+        :meth:`for_data`.  None: this record for every device.
     """
 
     name: str
@@ -124,11 +133,17 @@ class Capabilities:
     known_rows: Callable[[Any], Any] = generic.known_rows
     has_numpy_blocks: Callable[[Any], bool] = generic.has_numpy_blocks
     max_magnitude: Callable[[Any], Any] = generic.max_magnitude
+    all_finite: Callable[[Any], Any] = generic.all_finite
     nearest_index: Callable[[Any], Any] = generic.nearest_index
     nearest_of_product: Callable[[Any, Any], Any] | None = None
     block_bytes: int | None = None
     concurrent_blocks: Callable[[], int] = generic.concurrent_blocks
     parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
+    specialise: Callable[[Any], "Capabilities"] | None = None
+
+    def for_data(self, x: Any) -> "Capabilities":
+        """The record for passes over ``x`` (see ``specialise``)."""
+        return self if self.specialise is None else self.specialise(x)
 
     def replace(self, **changes: Any) -> "Capabilities":
         return dataclasses.replace(self, **changes)

@@ -121,6 +121,12 @@ def max_magnitude(a: Any) -> Any:
     return xp.max(xp.abs(a))
 
 
+def all_finite(a: Any) -> Any:
+    """0-d: whether every entry of ``a`` is finite."""
+    xp = array_api_compat.array_namespace(a)
+    return xp.all(xp.isfinite(a))
+
+
 def to_device(host: Any, like: Any, dtype: Any) -> Any:
     xp = array_api_compat.array_namespace(like)
     return xp.asarray(host, dtype=dtype, device=array_api_compat.device(like))

@@ -50,8 +50,8 @@ def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarra
     return sums.reshape(k, d).astype(values.dtype, copy=False), counts
 
 
-def nearest_of_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise argmin of ``a @ b`` (lowest index on ties), computed column-wise.
+def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise argmin of ``a @ b + offset`` (lowest index on ties), computed column-wise.
 
     ``argmin(axis=1)`` over short rows pays a per-row cost; with the product laid out as
     (k, m) the minimum over k is k contiguous vector passes, and the first index reaching
@@ -59,8 +59,10 @@ def nearest_of_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     k = b.shape[1]
     if k > 255 or a.shape[0] == 0:
-        return generic.nearest_index(a @ b)
+        return generic.nearest_index(a @ b if offset is None else a @ b + offset)
     scores = b.T @ a.T
+    if offset is not None:
+        scores += offset[:, None]
     best = scores.min(axis=0)
     hits = (scores == best).view(np.uint8)
     hits *= _DESCENDING[256 - k :, None]

@@ -23,24 +23,32 @@ class Assignment(NamedTuple):
 class PreparedRows(NamedTuple):
     """The data of a Lloyd loop laid out once for its assignment passes (see prepare_rows)."""
 
-    rows: Any  # (n, d + 1): x - origin, then a column of ones
+    rows: Any  # (n, d + 1): x - origin, then a column of ones; (n, d): x - origin (``ones`` false)
     origin: Any  # (1, d)
+    ones: bool = True
 
 
 def prepare_rows(x: Any, origin: Any, *, xp: Any) -> PreparedRows | None:
-    """``[x - origin, 1]`` when it fits the memory budget, else ``None``.
+    """The rows shifted by ``origin`` once, when they fit the memory budget, else ``None``.
 
-    A loop that assigns the same rows many times can then score a block with a single
-    matrix product, ``[x - o, 1] @ [[-(c - o)^T], [0.5|c - o|^2]]``, instead of shifting
-    the block and subtracting from the product on every pass (two passes over each block
-    that cost as much as the product itself on CPU).  Building it holds ``x - origin`` and
-    the result at once, so both count against the budget; larger data keeps the
-    per-block shift and stays within the budget.
+    A loop that assigns the same rows many times then skips shifting each block on every
+    pass.  Backends that add the centres' half norms inside their nearest-index kernel
+    (``nearest_of_product`` with an offset) get ``x - origin`` alone; the others get
+    ``[x - origin, 1]``, so that a block is scored with a single matrix product,
+    ``[x - o, 1] @ [[-(c - o)^T], [0.5|c - o|^2]]``, instead of a product and a
+    subtraction (two passes over each block that cost as much as the product on CPU).
+    Building the latter holds ``x - origin`` and the result at once, so both count
+    against the budget; larger data keeps the per-block shift and stays within the budget.
     """
     n, d = x.shape
     if n is None or n != n or is_sparse(x):  # unknown row count (Dask), sparse rows: per-block path
         return None
-    if n * (2 * d + 1) * (xp.finfo(x.dtype).bits // 8) > memory_budget_bytes():
+    itemsize = xp.finfo(x.dtype).bits // 8
+    if capabilities_for(xp).for_data(x).nearest_of_product is not None:
+        if n * d * itemsize > memory_budget_bytes():
+            return None
+        return PreparedRows(x - origin, origin, ones=False)
+    if n * (2 * d + 1) * itemsize > memory_budget_bytes():
         return None
     return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
 
@@ -108,6 +116,7 @@ def assign_labels(
     """
     n, d = x.shape
     k = centroids.shape[0]
+    caps = caps.for_data(x)
     if weights is not None or with_inertia:
         prepared = None
     # Centroids with a NaN or infinite entry are never chosen, as in SciPy's vq (kmeans
@@ -141,9 +150,13 @@ def assign_labels(
         process = functools.partial(_assign_block, **options)
         per_row, totals = map_rows(x, rows, process, origin, shifted, half_sq_norms)
     else:
-        score_weights = xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
-        process = functools.partial(_assign_prepared_block, **options)
-        per_row, totals = map_rows(prepared.rows, rows, process, shifted, score_weights)
+        if prepared.ones:
+            score_weights = xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
+            process = functools.partial(_assign_prepared_block, **options)
+            per_row, totals = map_rows(prepared.rows, rows, process, shifted, score_weights)
+        else:
+            process = functools.partial(_assign_shifted_block, **options)
+            per_row, totals = map_rows(prepared.rows, rows, process, shifted, half_sq_norms)
         if with_sums:
             # Sums of the shifted rows (plus their column of ones), moved back by the origin.
             shifted_sums, counts = totals
@@ -256,8 +269,7 @@ def _assign_weighted_block(
     if weighted:
         block, weights = block[:, :d], block[:, d]
     block_shifted = block - origin
-    scores = half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted))
-    labels = bcaps.nearest_index(scores)
+    labels = _nearest(block_shifted, shifted, half_sq_norms, bxp, bcaps)
     per_row, totals = (labels,), ()
     if with_distances or with_inertia:
         diff = block_shifted - bxp.take(shifted, labels, axis=0)
@@ -283,8 +295,7 @@ def _assign_block(
     bxp = array_api_compat.array_namespace(block)
     bcaps = capabilities_for(bxp)
     block_shifted = block - origin
-    scores = half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted))
-    labels = bcaps.nearest_index(scores)
+    labels = _nearest(block_shifted, shifted, half_sq_norms, bxp, bcaps)
     per_row, totals = (labels,), ()
     if with_distances:
         diff = block_shifted - bxp.take(shifted, labels, axis=0)
@@ -292,6 +303,29 @@ def _assign_block(
     if with_sums:
         totals = bcaps.segment_sums(block, labels, shifted.shape[0])
     return per_row, totals
+
+
+def _assign_shifted_block(
+    block: Any, shifted: Any, half_sq_norms: Any, *, with_distances: bool, with_sums: bool
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """One block of prepared rows ``x - origin`` (``shifted`` are the centres less it)."""
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    labels = _nearest(block, shifted, half_sq_norms, bxp, bcaps)
+    per_row, totals = (labels,), ()
+    if with_distances:
+        diff = block - bxp.take(shifted, labels, axis=0)
+        per_row += (bxp.sqrt(bxp.sum(diff * diff, axis=1)),)
+    if with_sums:
+        totals = bcaps.segment_sums(block, labels, shifted.shape[0])
+    return per_row, totals
+
+
+def _nearest(block_shifted: Any, shifted: Any, half_sq_norms: Any, bxp: Any, bcaps: Any) -> Any:
+    """Labels of shifted rows: the smallest ``0.5*|c|^2 - x.c`` (lowest index on ties)."""
+    if bcaps.nearest_of_product is not None:
+        return bcaps.nearest_of_product(block_shifted, -bxp.matrix_transpose(shifted), half_sq_norms)
+    return bcaps.nearest_index(half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted)))
 
 
 def _assign_prepared_block(

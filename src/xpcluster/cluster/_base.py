@@ -371,7 +371,7 @@ def refuse_non_finite(X: Any, *, xp: Any, caps: Any, name: str = "X") -> None:
     Of sparse ``X`` the stored entries are checked.
     """
     X = stored_values(X)
-    if caps.read_bool(xp.all(xp.isfinite(X))):
+    if caps.read_bool(caps.all_finite(X)):
         return
     if caps.read_bool(xp.any(xp.isnan(X))):
         raise ValueError(f"Input {name} contains NaN.")
@@ -419,7 +419,7 @@ def check_sample_weight(sample_weight: Any, X: Any, *, xp: Any, caps: Any, check
         raise ValueError(f"sample_weight.shape == {tuple(weights.shape)}, expected {(n,)}!")
     weights = to_compute_dtype(weights, xp, Checks(caps, now=True) if checks is None else checks,
                                dtype=X.dtype, name="sample_weight")
-    if not caps.read_bool(xp.all(xp.isfinite(weights))):
+    if not caps.read_bool(caps.all_finite(weights)):
         raise ValueError("Input sample_weight contains NaN or infinity.")
     if not caps.read_bool(xp.all(weights >= 0)):
         raise ValueError("sample_weight must be non-negative")

@@ -141,6 +141,51 @@ def test_pam_equals_reference_eager_swaps(xp, metric):
     assert km.n_iter_ >= 2
 
 
+def best_single_swap(D, medoids):
+    """Brute force: the lowest loss any one swap (a medoid for a non-medoid) reaches."""
+    medoids = list(medoids)
+    best = np.inf
+    for c in range(D.shape[0]):
+        if c in medoids:
+            continue
+        for i in range(len(medoids)):
+            best = min(best, loss_of(D, medoids[:i] + [c] + medoids[i + 1 :]))
+    return best
+
+
+@pytest.mark.parametrize("metric", VECTOR_METRICS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pam_ends_where_no_single_swap_improves(metric, seed):
+    data = mixture(n=70, d=3, centres=5, seed=seed)
+    D = full_matrix(data, metric)
+    km = KMedoids(5, metric=metric, method="pam", init="random", random_state=seed).fit(data)
+    medoids = np.asarray(km.medoid_indices_)
+    loss = loss_of(D, medoids)
+    assert best_single_swap(D, medoids) >= loss - 1e-9 * loss
+    again = KMedoids(5, metric=metric, method="pam", init="random", random_state=seed).fit(data)
+    np.testing.assert_array_equal(np.asarray(again.medoid_indices_), medoids)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "precomputed"])
+def test_pam_answer_does_not_depend_on_block_sizes_or_caches(metric, monkeypatch):
+    """Blocks of candidates (any size) and the O(n) caches change the speed only: the first
+    improving candidate of a block is the one the one-at-a-time search swaps."""
+    data = mixture(n=300, d=4, centres=6, seed=5)
+    X = full_matrix(data, "euclidean") if metric == "precomputed" else data
+    start = np.arange(6)  # a poor start: many swaps
+    expected = KMedoids(6, metric=metric, method="pam", init=start).fit(X)
+    for low, high in [(1, 1), (2, 4), (64, 64)]:
+        monkeypatch.setattr(kmedoids_module, "_SWAP_BLOCK_MIN", low)
+        monkeypatch.setattr(kmedoids_module, "_SWAP_BLOCK_MAX", high)
+        ours = KMedoids(6, metric=metric, method="pam", init=start).fit(X)
+        np.testing.assert_array_equal(np.asarray(ours.medoid_indices_), np.asarray(expected.medoid_indices_))
+        assert ours.n_iter_ == expected.n_iter_
+    monkeypatch.undo()
+    with xpcluster.memory_budget(8_000):  # too small for the expanded points and the one-hot
+        small = KMedoids(6, metric=metric, method="pam", init=start).fit(X)
+    np.testing.assert_array_equal(np.asarray(small.medoid_indices_), np.asarray(expected.medoid_indices_))
+
+
 @pytest.mark.parametrize("metric", VECTOR_METRICS + ("precomputed",))
 def test_alternate_equals_reference(xp, metric):
     data = mixture(seed=1)

@@ -34,11 +34,13 @@ from .. import _rng
 from .._backends import capabilities_for
 from .._backends.sparse import is_sparse, is_sparse_input, stored_values
 from .._checks import Checks, raise_error
+from .._core.chunks import memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.scale import UNIT, range_scale, scaled, unscaled_checked
 from ._base import BaseEstimator, clusterer_tags, fitted_input, invalid_parameter, validate_data
 from ._pairwise import (
-    METRICS, SPARSE_METRICS, block_distances, dense_rows_within_budget, distances_to_labels, rows_per_block,
+    METRICS, SPARSE_METRICS, block_distances, dense_rows_within_budget, distances_to_labels, expanded_distances,
+    expanded_points, expanded_targets, many_target_distances, rows_per_block,
 )
 
 __all__ = ["KMedoids"]
@@ -46,10 +48,11 @@ __all__ = ["KMedoids"]
 METHODS = ("alternate", "pam")
 INITS = ("build", "k-medoids++", "random")
 
-#: Candidate swaps are evaluated in blocks of this many.  Measured on NumPy (n = 1,500 and
-#: 5,000): fixed blocks of 32 were as fast as blocks growing from 16 to 256 while no swap is
-#: found, and one block shape means one compilation on JAX.
-_SWAP_BLOCK = 32
+#: Candidate swaps are evaluated in blocks of a power of two between these sizes (see
+#: ``_Search.fasterpam``); each block size is one compilation on JAX.
+_SWAP_BLOCK_MIN, _SWAP_BLOCK_MAX = 8, 256
+#: (rows, candidates)-shaped temporaries the swap kernel holds at once.
+_SWAP_ENTRIES = 4
 
 
 class KMedoids(BaseEstimator):
@@ -80,8 +83,15 @@ class KMedoids(BaseEstimator):
         any of the k medoids is evaluated in one O(n) pass from each point's cached nearest
         and second-nearest medoid distances (the O(k) speed-up over PAM); an improving swap
         is made at once (eager swapping).  Stops after a full cycle of candidates without
-        an improving swap.  Each pass over the candidates costs O(n^2) dissimilarities
-        (computed on the fly) and O(n) memory.  Swaps that would lower the loss by less
+        an improving swap, so the result is a local optimum: no single swap of a medoid
+        for a non-medoid lowers the loss (by more than the tolerance below).  Candidates
+        are evaluated in blocks against the same state (the loss change of a block of
+        candidates against all k medoids is two elementwise minima over the (points,
+        candidates) distances and two products with the one-hot of nearest medoids); the
+        first improving candidate of a block is the one the one-at-a-time search would
+        swap, so the block sizes change the speed, never the answer, and a given start
+        always gives the same medoids.  Each pass over the candidates costs O(n^2)
+        dissimilarities (computed on the fly) and O(n) memory.  Swaps that would lower the loss by less
         than a relative ``1e-9`` (``1e-5`` when computing in float32) are not made, so
         rounding noise cannot make the search cycle.
     init : {'build', 'k-medoids++', 'random'} or array of int, default='k-medoids++'
@@ -135,9 +145,10 @@ class KMedoids(BaseEstimator):
 
     Time: ``'alternate'`` costs about the sum of the squared cluster sizes per iteration;
     ``'pam'`` O(n^2) per pass (measured on a 2-core x86_64 box under load, NumPy: n =
-    50,000, d = 2, k = 32, two alternating iterations 0.9-2.5 s; one FasterPAM pass with
-    k = 8 about 100 s, peak traced memory 17 MiB).  Memory: O(n) plus one block of the
-    budget in both.
+    50,000, d = 2, k = 32, two alternating iterations 0.9-2.5 s; ``'pam'`` at n = 5,000,
+    d = 16, k = 10 about as fast as the ``kmedoids`` package's FasterPAM with its n-by-n
+    matrix; see ``benchmarks/kmedoids.py``).  Memory: O(n) plus one block of the budget in
+    both (for ``'pam'``, O(n (d + k)) caches where they fit a quarter of the budget).
 
     With ``metric='precomputed'``, ``predict`` and ``transform`` take the (m, n)
     dissimilarities of m new points to the n training points (only the medoid columns
@@ -405,6 +416,10 @@ def _pow2_at_least(m: int) -> int:
     return 1 << max(m - 1, 0).bit_length()
 
 
+def _pow2_at_most(m: int) -> int:
+    return 1 << max(m, 1).bit_length() - 1
+
+
 def _stored_per_row(X: Any) -> int | None:
     """The mean number of stored entries per row (rounded up) of sparse rows; None for
     dense arrays.  Sizes the row blocks that stay sparse."""
@@ -428,7 +443,7 @@ class _Search:
         self.data = data
         self.metric = metric
         self.xp = array_api_compat.array_namespace(data)
-        self.caps = capabilities_for(self.xp)
+        self.caps = capabilities_for(self.xp).for_data(data)  # PyTorch CPU: NumPy's threaded blocks
         self.device = array_api_compat.device(data)
         self.n = int(data.shape[0])
         self.width = int(data.shape[1])
@@ -680,21 +695,57 @@ class _Search:
     def fasterpam(self, medoids: np.ndarray, max_iter: int) -> tuple[np.ndarray, int]:
         """FasterPAM: visit the candidates cyclically; for each, the loss change of swapping
         it with every medoid comes from one pass over the points and their cached nearest
-        (slot, distance) and second-nearest distance; the best swap is made at once if it
-        improves the loss.  Stop after n - 1 candidates in a row bring no improvement.
+        medoid (slot, distance) and second-nearest distance; the best swap is made at once
+        if it improves the loss.  Stop after n - 1 candidates in a row bring no improvement.
 
         Candidates are evaluated in blocks against the same state; the first improving
         candidate of a block (in visiting order) is exactly the one the one-at-a-time
-        algorithm would swap, and the search resumes right after it.
+        algorithm would swap, and the search resumes right after it, so the block size
+        changes the speed, never the answer.  Blocks adapt (powers of two): they double
+        while no swap is found (fewer, larger products) and shrink to about twice the
+        distance to the last swap after one (less work thrown away while swaps are
+        frequent).
         """
         xp, n = self.xp, self.n
         k = medoids.shape[0]
         medoids = medoids.copy()
-        block = min(_SWAP_BLOCK, _pow2_at_least(n))
-        rows = self.rows(block)
-        kernel = self.caps.compiled(_swap_gains_block, ("metric", "k"))
+        # The candidates' rows are copied (densified, for sparse data) as one block: within
+        # a quarter of the budget.
+        fits = self.n if self.metric == "precomputed" else dense_rows_within_budget(self.width, self.itemsize)
+        largest = min(_SWAP_BLOCK_MAX, _pow2_at_least(n), _pow2_at_most(fits))
+        block = min(_SWAP_BLOCK_MIN, largest)
+        # Within a quarter of the budget each, two O(n) caches save per-block work: dense
+        # Euclidean points expanded once about a fixed origin (the norms ride the distance
+        # product), and the (n, k) one-hot of nearest medoids, remade after each swap.
+        quarter = memory_budget_bytes() // 4
+        wide_bytes = self.xp.finfo(self.wide).bits // 8
+        points = None
+        if (not self.sparse and self.metric in ("euclidean", "sqeuclidean")
+                and n * (self.width + 2) * wide_bytes <= quarter):
+            wide_data = _as_wide(self.data, self.metric)
+            origin = self.caps.take_rows(wide_data, self.place(medoids[:1]))
+            points = expanded_points(wide_data, origin)
+        cache_one_hot = n * k * wide_bytes <= quarter
+        kernel = self.caps.compiled(_swap_sums_block, ("metric", "k", "expanded", "given_one_hot"))
         decide = self.caps.compiled(_first_improving_swap)
-        nearest, dn, ds, removal, loss = self.nearest_two(medoids)
+        one_hot_of = self.caps.compiled(_one_hot, ("k",))
+
+        # Where the backend runs row blocks on several CPU threads (BLAS held to one thread,
+        # which also spares many small BLAS calls the cost of waking its own threads), the
+        # expanded points, both distances and the one-hot travel as one (n, d + 4 + k) array
+        # remade after each swap, so each block is one slice of it.
+        parallel = self.caps.parallel_map_row_chunks
+        packed = (parallel is not None and points is not None and cache_one_hot
+                  and n * (self.width + 4 + k) * wide_bytes <= quarter)
+
+        def state() -> tuple[Any, Any, Any, Any]:
+            nearest, dn, ds, loss = self.swap_state(medoids)
+            membership = one_hot_of(nearest, dn, k=k) if cache_one_hot else nearest
+            if packed:
+                membership = xp.concat([points, dn[:, None], ds[:, None], membership], axis=1)
+            return membership, dn, ds, loss
+
+        membership, dn, ds, loss = state()
         position, remaining, examined, limit = 0, n, 0, max_iter * n
         while remaining > 0 and examined < limit:
             count = min(block, remaining, limit - examined)
@@ -702,30 +753,54 @@ class _Search:
             usable = (np.arange(block) < count) & ~np.isin(candidates, medoids)
             found = None
             if usable.any():
-                targets = self.targets(self.place(candidates))
-                acc = delta = None
-                for start in range(0, n, rows):
-                    stop = min(start + rows, n)
-                    part_acc, part_delta = kernel(
-                        self.data[start:stop, :], targets, nearest[start:stop], dn[start:stop], ds[start:stop],
-                        metric=self.metric, k=k,
+                if points is None:
+                    targets = self.targets(self.place(candidates))
+                else:
+                    targets = expanded_targets(self.caps.take_rows(points, self.place(candidates)))
+                rows = self.rows(block, entries=_SWAP_ENTRIES)
+                stay = move = None
+                if packed:
+                    _, (stay, move) = parallel(
+                        membership, rows, functools.partial(_packed_swap_sums, metric=self.metric, k=k), targets
                     )
-                    acc, delta = (part_acc, part_delta) if acc is None else (acc + part_acc, delta + part_delta)
+                for start in range(0, n, rows) if stay is None else ():
+                    stop = min(start + rows, n)
+                    part_stay, part_move = kernel(
+                        (self.data if points is None else points)[start:stop, :], targets, membership[start:stop, ...],
+                        dn[start:stop], ds[start:stop],
+                        metric=self.metric, k=k, expanded=points is not None, given_one_hot=cache_one_hot,
+                    )
+                    stay, move = (part_stay, part_move) if stay is None else (stay + part_stay, move + part_move)
                 usable_here = self.caps.to_device(usable, self.data, xp.bool)
-                any_found, first, slot = decide(acc, delta, removal, usable_here, -self.swap_rtol * loss)
+                any_found, first, slot = decide(stay, move, usable_here, loss, -self.swap_rtol * float(loss))
                 if self.caps.read_bool(any_found):
                     found = self._read_int(first)
             if found is None:
                 position = (position + count) % n
                 remaining -= count
                 examined += count
+                block = min(2 * block, largest)
                 continue
             medoids[self._read_int(slot)] = candidates[found]
-            nearest, dn, ds, removal, loss = self.nearest_two(medoids)
+            membership, dn, ds, loss = state()
             examined += found + 1
             position = (position + found + 1) % n
             remaining = n - 1
+            block = min(max(_SWAP_BLOCK_MIN, _pow2_at_least(2 * (found + 1))), largest)
         return medoids, -(-examined // n)
+
+    def swap_state(self, medoids: np.ndarray) -> tuple[Any, Any, Any, Any]:
+        """What the swap evaluation caches per point: the nearest medoid's slot, the distance
+        to it and to the second nearest (infinity with one medoid: its points can only go to
+        the candidate), and the loss (a 0-d array on the device)."""
+        k = medoids.shape[0]
+        run = self.caps.compiled(_nearest_two_core, ("metric", "rows", "k"))
+        nearest, dn, ds, _, loss = run(
+            self.data, self.targets(self.place(medoids)), metric=self.metric, rows=self.rows(k), k=k
+        )
+        if k == 1:
+            ds = self.xp.full_like(dn, math.inf)
+        return nearest, dn, ds, loss[0]
 
 
 # -- compiled kernels (module level, so a compiler caches them) ---------------------------
@@ -780,36 +855,55 @@ def _nearest_two_block(block: Any, targets: Any, *, metric: str, k: int):
     return (nearest, dn, ds), (removal, bxp.reshape(bxp.sum(dn), (1,)))
 
 
-def _swap_gains_block(rows: Any, targets: Any, nearest: Any, dn: Any, ds: Any, *, metric: str, k: int):
-    """One row chunk's share of the loss change of swapping each candidate (row of
-    ``delta``) with each medoid (column), FastPAM1's decomposition:
+def _swap_sums_block(rows: Any, targets: Any, membership: Any, dn: Any, ds: Any, *, metric: str, k: int,
+                     expanded: bool, given_one_hot: bool):
+    """One row chunk's share of the two (candidates, medoids) sums that give every swap's
+    loss (FastPAM1's decomposition, regrouped so each entry costs two minima).
 
-    change[c, i] = removal[i] + delta[c, i] + acc[c], where ``acc`` sums what every point
-    gains by moving to candidate c, and ``delta`` corrects, for the points whose nearest
-    medoid is i, the removal gain (they go to c rather than to their second medoid).
-    ``delta`` is ``contrib^T @ one_hot``: (B, k) = (B, c) @ (c, k), the product BLAS does
-    fast (the transposed (k, c) @ (c, B) was 10x slower with OpenBLAS).
+    With d = d(o, c) for point o and candidate c, a swap of c for medoid i leaves a point
+    whose nearest medoid is not i at ``min(d, dn_o)`` and moves one of i's points to
+    ``min(d, ds_o)``.  So with ``stay[c, i]`` = the sum of ``min(d, dn_o)`` over i's points
+    and ``move[c, i]`` = the sum of ``min(d, ds_o)`` over them, the loss after the swap is
+    ``sum_j stay[c, j] - stay[c, i] + move[c, i]``.  Both are per-medoid segment sums:
+    (B, rows) @ (rows, k) products with the one-hot of nearest medoids, the product BLAS
+    does fast (the transposed (k, rows) @ (rows, B) was 10x slower with OpenBLAS).
+
+    ``expanded``: rows and targets come from :func:`expanded_points` and
+    :func:`expanded_targets`.  ``membership`` is the one-hot (``given_one_hot``) or the
+    nearest medoid's slot per row.
     """
     xp = array_api_compat.array_namespace(rows)
-    dist = xp.astype(block_distances(_as_wide(rows, metric), _as_wide(targets, metric), metric), dn.dtype, copy=False)
-    # Per point o and candidate c: gain_o = min(0, d(o, c) - dn_o) if o's medoid stays;
-    # min(0, d(o, c) - ds_o) + (ds_o - dn_o) if it is the one removed.
-    to_candidate = xp.minimum(dist - dn[:, None], 0.0)
-    acc = xp.sum(to_candidate, axis=0)
-    if k == 1:
-        contrib = dist - dn[:, None] - to_candidate  # the only medoid always goes
+    if expanded:
+        dist = expanded_distances(rows, targets, metric)
     else:
-        contrib = xp.minimum(dist - ds[:, None], 0.0) - to_candidate
-    slots = xp.arange(k, dtype=nearest.dtype, device=array_api_compat.device(rows))
-    one_hot = xp.astype(nearest[:, None] == slots[None, :], dn.dtype)
-    return acc, xp.matmul(xp.matrix_transpose(contrib), one_hot)
+        dist = many_target_distances(_as_wide(rows, metric), _as_wide(targets, metric), metric)
+    dist = xp.astype(dist, dn.dtype, copy=False)
+    one_hot = membership if given_one_hot else _one_hot(membership, dn, k=k)
+    stay = xp.matmul(xp.matrix_transpose(xp.minimum(dist, dn[:, None])), one_hot)
+    move = xp.matmul(xp.matrix_transpose(xp.minimum(dist, ds[:, None])), one_hot)
+    return stay, move
 
 
-def _first_improving_swap(acc: Any, delta: Any, removal: Any, usable: Any, threshold: Any):
+def _packed_swap_sums(block: Any, targets: Any, *, metric: str, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
+    """:func:`_swap_sums_block` on rows packed as ``[expanded points, dn, ds, one-hot]``."""
+    d = block.shape[1] - 4 - k
+    sums = _swap_sums_block(block[:, : d + 2], targets, block[:, d + 4 :], block[:, d + 2], block[:, d + 3],
+                            metric=metric, k=k, expanded=True, given_one_hot=True)
+    return (), sums
+
+
+def _one_hot(nearest: Any, like: Any, *, k: int) -> Any:
+    """(n, k) indicator of each row's nearest medoid slot, in ``like``'s dtype."""
+    xp = array_api_compat.array_namespace(nearest)
+    slots = xp.arange(k, dtype=nearest.dtype, device=array_api_compat.device(nearest))
+    return xp.astype(nearest[:, None] == slots[None, :], like.dtype)
+
+
+def _first_improving_swap(stay: Any, move: Any, usable: Any, loss: Any, threshold: Any):
     """Whether some usable candidate's best swap changes the loss by less than
     ``threshold`` (< 0), the first such candidate, and the medoid slot it replaces."""
-    xp = array_api_compat.array_namespace(acc)
-    change = delta + removal[None, :] + acc[:, None]
+    xp = array_api_compat.array_namespace(stay)
+    change = (xp.sum(stay, axis=1)[:, None] - loss) + (move - stay)
     improving = usable & (xp.min(change, axis=1) < threshold)
     first = xp.argmax(xp.astype(improving, xp.int8))
     slot = xp.argmin(xp.take(change, xp.reshape(first, (1,)), axis=0)[0, :])

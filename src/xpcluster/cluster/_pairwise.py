@@ -61,6 +61,46 @@ def block_distances(rows: Any, targets: Any, metric: str) -> Any:
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def many_target_distances(rows: Any, targets: Any, metric: str) -> Any:
+    """:func:`block_distances` for many targets at once (a block of swap candidates).
+
+    Dense Euclidean distances come from one matrix product of the rows and targets
+    augmented with their squared norms (:func:`expanded_points`), shifted by the first
+    target as in :func:`block_distances`: the norms ride the product instead of two passes
+    over the (b, t) block, which pays once t is well above the row length.  Everything
+    else is :func:`block_distances`.
+    """
+    if is_sparse(rows) or metric not in ("euclidean", "sqeuclidean"):
+        return block_distances(rows, targets, metric)
+    origin = targets[0:1, :]
+    return expanded_distances(expanded_points(rows, origin), expanded_targets(expanded_points(targets, origin)), metric)
+
+
+def expanded_points(x: Any, origin: Any) -> Any:
+    """``[x - origin, |x - origin|^2, 1]`` per row: (n, d + 2), the left side of
+    :func:`expanded_distances` (``origin`` is one row, (1, d))."""
+    xp = array_api_compat.array_namespace(x)
+    r = x - origin
+    ones = xp.ones((r.shape[0], 1), dtype=r.dtype, device=array_api_compat.device(r))
+    return xp.concat([r, xp.sum(r * r, axis=1)[:, None], ones], axis=1)
+
+
+def expanded_targets(points: Any) -> Any:
+    """The right side of :func:`expanded_distances` from rows of :func:`expanded_points`:
+    ``[-2 (t - origin), 1, |t - origin|^2]``."""
+    xp = array_api_compat.array_namespace(points)
+    d = points.shape[1] - 2
+    return xp.concat([-2 * points[:, :d], points[:, d + 1 :], points[:, d : d + 1]], axis=1)
+
+
+def expanded_distances(points: Any, targets: Any, metric: str) -> Any:
+    """Euclidean (or squared) distances, (b, t), from :func:`expanded_points` rows and
+    :func:`expanded_targets` rows: one matrix product, clamped at 0."""
+    xp = array_api_compat.array_namespace(points)
+    sq = xp.maximum(xp.matmul(points, xp.matrix_transpose(targets)), 0.0)
+    return sq if metric == "sqeuclidean" else xp.sqrt(sq)
+
+
 def distances_to_labels(rows: Any, targets: Any, labels: Any, metric: str) -> Any:
     """``D[i, targets[labels[i]]]`` for each row ``i``, computed directly (no expansion).
 

@@ -12,6 +12,8 @@ from array_api_extra.testing import lazy_xp_function
 import xpcluster
 from xpcluster.cluster import KMedians, NotFittedError
 from xpcluster.cluster import _kmedians
+from xpcluster._backends import capabilities_for
+from xpcluster._core.assign import rows_per_chunk
 from backends import raises, settle, to_numpy
 
 # On "jax_jit" predict and transform run under jax.jit; on "dask" they may not compute anything.
@@ -206,7 +208,10 @@ def test_assignment_blocks_stay_within_the_memory_budget():
     assert peak < 1.25 * budget + 2 * outputs, f"peak {peak / 2**20:.1f} MiB"
     np.testing.assert_array_equal(labels[:2000], l1_distances(data[:2000], km.cluster_centers_).argmin(axis=1))
     with xpcluster.memory_budget(budget):
-        assert _kmedians._rows_per_block(k, d, 8) * 2 * k * d * 8 <= budget
+        # the assignment's (k, rows) temporaries (sum, difference, absolute value)
+        assert rows_per_chunk(k, d, 8) * 3 * k * 8 <= budget
+        # k-medians++' (rows, d) ones
+        assert _kmedians._rows_per_block(1, d, 8) * 2 * d * 8 <= budget
 
 
 def test_median_update_over_tiny_blocks_is_unchanged():
@@ -215,6 +220,103 @@ def test_median_update_over_tiny_blocks_is_unchanged():
         km = KMedians(4, init=START, tol=0.0).fit(X)
     np.testing.assert_array_equal(km.cluster_centers_, expected.cluster_centers_)
     np.testing.assert_array_equal(km.labels_, expected.labels_)
+
+
+# -- the median update by selection, the L1 assignment -----------------------------------
+
+
+def member_medians(data, labels, previous):
+    """np.median of each cluster's members; an empty cluster keeps its row of ``previous``."""
+    out = previous.copy()
+    for j in range(len(previous)):
+        if np.any(labels == j):
+            out[j] = np.median(data[labels == j], axis=0)
+    return out
+
+
+def run_segment_medians(xp, data, labels, previous):
+    """The estimator's median update on a backend, as ``fit`` calls it (views, value order)."""
+    x, lab, prev = xp.asarray(data), xp.asarray(labels.astype(np.int32)), xp.asarray(previous)
+    caps = capabilities_for(xp)
+    counts = caps.bincount(lab, len(previous))
+    order = _kmedians._on_views(_kmedians._value_order, x, xp=xp, caps=caps)
+    return to_numpy(_kmedians._on_views(_kmedians._segment_medians, x, order, lab, counts, prev, xp=xp, caps=caps))
+
+
+@pytest.mark.parametrize(
+    "n, k, values",
+    [
+        (1, 1, "normal"),
+        (15, 3, "normal"),  # fewer rows than one counting block
+        (16, 4, "integers"),  # exactly one block; ties everywhere
+        (17, 4, "integers"),
+        (1000, 7, "integers"),  # a partial last block
+        (4099, 5, "normal"),
+        (3000, 130, "integers"),  # labels wider than int8
+    ],
+)
+def test_segment_medians_by_selection_match_numpy_median(xp, n, k, values):
+    """Even and odd counts, ties (few distinct values), one-member and empty clusters, and
+    members at block boundaries: the update is np.median of each cluster's members."""
+    rng = np.random.default_rng(n + k)
+    data = rng.normal(size=(n, 3)) if values == "normal" else rng.integers(-3, 4, size=(n, 3)).astype(float)
+    labels = rng.integers(0, max(1, k - 1), size=n)  # the last cluster stays empty (k > 1)
+    if n > 4:
+        labels[: n // 3] = 0  # one big cluster, a long run of one label in every block
+        labels[n // 3] = k - 2 if k > 2 else 0
+    previous = rng.normal(size=(k, 3)) + 100.0
+    np.testing.assert_array_equal(run_segment_medians(xp, data, labels, previous), member_medians(data, labels, previous))
+
+
+def test_segment_medians_over_feature_groups():
+    """A budget of one feature at a time (each feature's selection on its own) changes nothing."""
+    rng = np.random.default_rng(4)
+    data = rng.integers(-2, 3, size=(500, 5)).astype(float)
+    data[:, 2] = rng.normal(size=500)
+    labels = rng.integers(0, 4, size=500)
+    previous = np.zeros((4, 5))
+    expected = member_medians(data, labels, previous)
+    for budget in (64 * 2**20, 100):
+        with xpcluster.memory_budget(budget):
+            np.testing.assert_array_equal(run_segment_medians(np, data, labels, previous), expected)
+
+
+def test_median_update_ignores_the_row_order(xp):
+    """Rows shuffled: the same centres (the medians depend on the members only)."""
+    rng = np.random.default_rng(2)
+    data = np.round(blobs(n=600, seed=3), 1)  # rounded: many tied values
+    shuffled = data[rng.permutation(len(data))]
+    start = data[:4]
+    a = KMedians(4, init=xp.asarray(start), tol=0.0).fit(xp.asarray(data))
+    b = KMedians(4, init=xp.asarray(start), tol=0.0).fit(xp.asarray(shuffled))
+    np.testing.assert_array_equal(to_numpy(a.cluster_centers_), to_numpy(b.cluster_centers_))
+    np.testing.assert_array_equal(to_numpy(a.cluster_centers_), reference_kmedians(data, start, tol=0.0)[0])
+
+
+@pytest.mark.parametrize("k", [3, _kmedians._FEW_CENTRES + 3])
+def test_l1_ties_go_to_the_lowest_index(xp, k):
+    """Integer data equidistant to several centres: the lowest index, with few centres (k
+    comparisons with the minimum) and with many (the backend's nearest_index)."""
+    centres = np.zeros((k, 2))
+    centres[:, 0] = np.arange(k) * 2.0  # 0, 2, 4, ...
+    points = np.array([[1.0, 0.0], [3.0, 5.0], [2.0 * k - 3.0, -1.0], [0.0, 0.0]])
+    km = KMedians(k, init=xp.asarray(centres), max_iter=1).fit(xp.asarray(np.concatenate([centres, points])))
+    km.cluster_centers_ = xp.asarray(centres)  # score the given centres themselves
+    labels = to_numpy(km.predict(xp.asarray(points)))
+    np.testing.assert_array_equal(labels, [0, 1, k - 2, 0])
+    np.testing.assert_array_equal(labels, l1_distances(points, centres).argmin(axis=1))
+    np.testing.assert_allclose(to_numpy(km.transform(xp.asarray(points))), l1_distances(points, centres))
+
+
+def test_bincount_capability(xp):
+    """Every backend's bincount (NumPy's, PyTorch's, JAX's, the standard-only default of
+    Dask and array-api-strict) counts every id, zeros for absent ones."""
+    ids = np.array([3, 0, 3, 3, 7, 0, 1], dtype=np.int64)
+    counts = capabilities_for(xp).bincount(xp.asarray(ids), 9)
+    np.testing.assert_array_equal(to_numpy(counts), np.bincount(ids, minlength=9))
+    from xpcluster._backends import generic
+
+    np.testing.assert_array_equal(to_numpy(generic.bincount(xp.asarray(ids), 9)), np.bincount(ids, minlength=9))
 
 
 # -- bad input --------------------------------------------------------------------------

@@ -105,6 +105,17 @@ class Capabilities:
         ``map_row_chunks``' contract, with up to ``concurrent_blocks()`` blocks run at once;
         for callers that size their blocks for that many in flight (``rows_per_chunk(...,
         concurrency=caps.concurrent_blocks())``).  None: ``map_row_chunks``.
+    bincount : callable
+        ``bincount(ids, k) -> counts``: for integer ``ids`` in ``[0, k)`` of shape ``(m,)``,
+        how many times each of ``0 .. k-1`` occurs, shape ``(k,)`` (any integer dtype); for
+        ``k`` far too large for ``segment_sums``' one-hot default (k-medians' per-block
+        label counts).  Standard-only default: a sort and a ``searchsorted``.
+    call_on_views : callable or None
+        ``call_on_views(fn, *arrays) -> outputs``: ``fn`` (written for any namespace, working
+        in its arguments' own) called on zero-copy views of ``arrays`` in a library whose
+        kernels are faster for them, its array outputs (a tuple or one array) turned back
+        into the backend's arrays (PyTorch CPU tensors: NumPy); for whole-array steps
+        outside the row passes (k-medians' median update).  None: ``fn(*arrays)``.
     specialise : callable or None
         ``specialise(x) -> Capabilities``: the record for passes over the dense array ``x``
         on its device, when that differs from the namespace's (PyTorch CPU tensors run
@@ -139,6 +150,8 @@ class Capabilities:
     block_bytes: int | None = None
     concurrent_blocks: Callable[[], int] = generic.concurrent_blocks
     parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
+    bincount: Callable[[Any, int], Any] = generic.bincount
+    call_on_views: Callable[..., Any] | None = None
     specialise: Callable[[Any], "Capabilities"] | None = None
 
     def for_data(self, x: Any) -> "Capabilities":

@@ -144,3 +144,11 @@ def is_traced(a: Any) -> bool:
 def nearest_index(scores: Any) -> Any:
     xp = array_api_compat.array_namespace(scores)
     return xp.astype(xp.argmin(scores, axis=1), xp.int32)
+
+
+def bincount(ids: Any, k: int) -> Any:
+    """Occurrences of each of ``0 .. k-1`` in ``ids``: sorted, then the ends of each run
+    found by ``searchsorted`` (O(m log m) work, O(m + k) memory, whatever ``k``)."""
+    xp = array_api_compat.array_namespace(ids)
+    edges = xp.searchsorted(xp.sort(ids), xp.arange(k + 1, dtype=ids.dtype, device=array_api_compat.device(ids)))
+    return edges[1:] - edges[:-1]

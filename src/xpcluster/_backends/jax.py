@@ -27,6 +27,10 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, counts
 
 
+def bincount(ids: Any, k: int) -> Any:
+    return jnp.bincount(ids, length=k)
+
+
 def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):
     """Full blocks go through one ``lax.scan`` (compiled once), the remainder separately.
 
@@ -139,6 +143,7 @@ with jax.transfer_guard("allow"):
 CAPABILITIES = _GENERIC.replace(
     name="jax",
     segment_sums=segment_sums,
+    bincount=bincount,
     map_row_chunks=map_row_chunks,
     fori_loop=lax.fori_loop,
     while_loop=lax.while_loop,

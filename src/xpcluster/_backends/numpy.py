@@ -50,6 +50,11 @@ def segment_sums(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarra
     return sums.reshape(k, d).astype(values.dtype, copy=False), counts
 
 
+def bincount(ids: np.ndarray, k: int) -> np.ndarray:
+    """Occurrences of each of ``0 .. k-1`` in ``ids`` (one C pass)."""
+    return np.bincount(ids, minlength=k)
+
+
 def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
     """Row-wise argmin of ``a @ b + offset`` (lowest index on ties), computed column-wise.
 
@@ -159,6 +164,7 @@ def parallel_map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any
 CAPABILITIES = _GENERIC.replace(
     name="numpy",
     segment_sums=segment_sums,
+    bincount=bincount,
     parallel_map_row_chunks=parallel_map_row_chunks,
     concurrent_blocks=thread_count,
     nearest_of_product=nearest_of_product,

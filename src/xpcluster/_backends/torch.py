@@ -59,6 +59,16 @@ def cpu_parallel_map_row_chunks(x: Any, rows: int, fn: Any, *consts: Any):
     return tuple(_as_tensor(a) for a in per_row), tuple(_as_tensor(np.asarray(t)) for t in totals)
 
 
+def cpu_call_on_views(fn: Any, *arrays: Any) -> Any:
+    """``fn`` on NumPy views of CPU tensors (NumPy's kernels on the same memory), its
+    outputs as tensors; ``fn(*arrays)`` itself when a view cannot be had."""
+    views = None if _compiling() else _views(arrays)
+    if views is None or not all(isinstance(a, np.ndarray) for a in views):
+        return fn(*arrays)
+    out = fn(*views)
+    return tuple(_as_tensor(np.asarray(a)) for a in out) if isinstance(out, tuple) else _as_tensor(np.asarray(out))
+
+
 def cpu_nearest_of_product(a: Any, b: Any, offset: Any = None) -> Any:
     """NumPy's column-wise nearest index of ``a @ b + offset`` on views of CPU tensors."""
     views = None if _compiling() else _views((a, b, offset))
@@ -82,6 +92,18 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, counts
 
 
+def bincount(ids: Any, k: int) -> Any:
+    """Occurrences of each of ``0 .. k-1``: NumPy's bincount on a CPU tensor's memory,
+    ``index_add_`` elsewhere (``torch.bincount`` sizes its output from ``max(ids)``, a host
+    sync on CUDA)."""
+    if ids.device.type == "cpu" and not _compiling():
+        views = _views((ids,))
+        if views is not None:
+            return _as_tensor(_numpy_backend.bincount(views[0], k))
+    counts = torch.zeros((k,), dtype=torch.int64, device=ids.device)
+    return counts.index_add_(0, ids, torch.ones_like(ids, dtype=torch.int64))
+
+
 def all_finite(a: Any) -> Any:
     """From the largest and smallest entries (NaN propagates through both): two vectorised
     reductions, where ``torch.isfinite`` on CPU is an elementwise pass 40x slower."""
@@ -96,12 +118,15 @@ def cholesky(a: Any) -> Any:
     return torch.where(info == 0, factor, torch.full_like(factor, float("nan")))
 
 
-CAPABILITIES = _GENERIC.replace(name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite)
+CAPABILITIES = _GENERIC.replace(
+    name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite, bincount=bincount
+)
 
 #: Passes over CPU tensors: NumPy's threaded blocks, sized as NumPy's are.
 CPU_CAPABILITIES = CAPABILITIES.replace(
     parallel_map_row_chunks=cpu_parallel_map_row_chunks,
     nearest_of_product=cpu_nearest_of_product,
+    call_on_views=cpu_call_on_views,
     concurrent_blocks=_numpy_backend.thread_count,
     block_bytes=_numpy_backend.CAPABILITIES.block_bytes,
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import array_api_compat
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from .. import _rng
 from .._backends import capabilities_for
 from .._checks import Checks
+from .._core.assign import rows_per_chunk
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import to_compute_dtype, widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled_checked
@@ -90,20 +91,24 @@ class KMedians(BaseEstimator):
     Notes
     -----
     *Medians.* For a cluster with an even number of members the median of a feature is the
-    mean of its two middle values, as :func:`numpy.median` computes it.  Medians are
-    computed per feature with two stable sorts (by value, then by label), so the update
-    needs O(n_samples) extra memory per feature and no (n_samples, n_clusters) array.  A
-    cluster left without members keeps its previous centre.
+    mean of its two middle values, as :func:`numpy.median` computes it.  Medians are found
+    by selection, not by sorting every iteration: each feature is sorted once per ``fit``;
+    each iteration lays the labels out in that order, counts the members of every cluster
+    in blocks of about sqrt(n_samples) consecutive values (one ``bincount``), and finds the
+    two middle members of each cluster within the one block that holds them -- O(n_samples
+    * n_features) work per iteration.  A cluster left without members keeps its previous
+    centre.
 
-    *Memory.* The assignment processes row blocks whose (rows, n_clusters, n_features)
-    temporary of absolute differences fits the memory budget
-    (:func:`xpcluster.memory_budget`).
+    *Memory.* ``fit`` keeps each feature's sorting permutation (n_samples * n_features
+    indices, int32 below 2**31 rows).  The assignment processes row blocks whose
+    (n_clusters, rows) temporaries fit the memory budget (:func:`xpcluster.memory_budget`),
+    and the median update works on groups of features whose O(n_samples) temporaries do.
 
     *Lazy and compiled backends.* ``fit`` needs one value per iteration to know when to stop:
     on JAX the loop is one compiled ``lax.while_loop`` (``fit`` itself runs eagerly, not
     inside a user's ``jax.jit``); on Dask the loop state is persisted and a small flag is
-    computed each iteration, and the median update sorts one feature column at a time in
-    a single block.  ``predict`` and ``transform`` compute nothing on Dask and run inside
+    computed each iteration, and the features are sorted once, one column at a time in a
+    single block.  ``predict`` and ``transform`` compute nothing on Dask and run inside
     ``jax.jit``; ``score`` returns a float, so it computes.
 
     Examples
@@ -350,6 +355,7 @@ def _kmedians_core(
     with memory_budget(budget):
         wide = widest_float(xp, array_api_compat.device(x))
         threshold = tol * xp.mean(xp.mean(xp.abs(x - xp.mean(x, axis=0)), axis=0))
+        order = _on_views(_value_order, x, xp=xp, caps=caps)  # the same for every run and iteration
 
         def start_of(r: Any) -> Any:
             if init == "array":
@@ -359,7 +365,9 @@ def _kmedians_core(
             return _build_kmedians_plusplus(x, (draws[0][r, :], draws[1][r, :]), k, xp=xp, caps=caps)
 
         def run(r: Any, best: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
-            centres, labels, distances, n_iter = _lloyd_l1(x, start_of(r), threshold, max_iter=max_iter, xp=xp, caps=caps)
+            centres, labels, distances, n_iter = _lloyd_l1(
+                x, order, start_of(r), threshold, max_iter=max_iter, xp=xp, caps=caps
+            )
             inertia = xp.sum(xp.astype(distances, wide))
             better = inertia < best[2] * (1 - _BETTER_BY)
             return (
@@ -379,11 +387,11 @@ def _kmedians_core(
         return caps.fori_loop(0, draws[0].shape[0], run, nothing)
 
 
-def _lloyd_l1(x: Any, start: Any, threshold: Any, *, max_iter: int, xp: Any, caps: Any):
+def _lloyd_l1(x: Any, order: Any, start: Any, threshold: Any, *, max_iter: int, xp: Any, caps: Any):
     """One run: iterate until the assignment repeats, the centres move by at most
     ``threshold`` (total L1), or ``max_iter``; then label with the final centres.
 
-    Returns ``(centres, labels, distances, n_iter)``.
+    ``order`` is :func:`_value_order` of ``x``.  Returns ``(centres, labels, distances, n_iter)``.
     """
 
     def keep_going(state: tuple[Any, ...]) -> Any:
@@ -392,7 +400,7 @@ def _lloyd_l1(x: Any, start: Any, threshold: Any, *, max_iter: int, xp: Any, cap
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
         centres, previous_labels, n_iter, _ = state
         labels, _, counts = _assign_l1(x, centres, xp=xp, caps=caps)
-        new = _segment_medians(x, labels, counts, centres, xp=xp, caps=caps)
+        new = _on_views(_segment_medians, x, order, labels, counts, centres, xp=xp, caps=caps)
         repeated = xp.all(labels == previous_labels)
         moved = xp.sum(xp.abs(new - centres))
         return new, labels, n_iter + 1, repeated | (moved <= threshold)
@@ -406,63 +414,177 @@ def _lloyd_l1(x: Any, start: Any, threshold: Any, *, max_iter: int, xp: Any, cap
 
 
 def _rows_per_block(k: int, d: int, itemsize: int) -> int:
-    """Rows whose (rows, k, d) difference and absolute-value temporaries fit the budget."""
+    """Rows whose (rows, k, d) difference and absolute-value temporaries would fit the budget:
+    a conservative block for ``transform`` and k-medians++ (distances to one point, ``k=1``)."""
     return max(1, memory_budget_bytes() // (itemsize * (2 * k * d + 2 * k + d) + 16))
 
 
 def _assign_l1(x: Any, centres: Any, *, xp: Any, caps: Any) -> tuple[Any, Any, Any]:
     """``(labels int32, L1 distance to the chosen centre, members per centre)``, in row blocks."""
+    caps = caps.for_data(x)
     k, d = centres.shape
-    rows = _rows_per_block(k, d, xp.finfo(x.dtype).bits // 8)
-    (labels, distances), (counts,) = caps.map_row_chunks(x, rows, _l1_assign_block, centres)
+    # About four (k, rows) temporaries live at once (sum, difference, absolute value, the
+    # comparisons), where a product pass holds one score block: a quarter of the backend's
+    # preferred block size keeps them together in cache.
+    preferred = None if caps.block_bytes is None else max(1, caps.block_bytes // _L1_BLOCK_SHARE)
+    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, preferred, caps.concurrent_blocks())
+    map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
+    (labels, distances), (counts,) = map_rows(x, rows, _l1_assign_block, centres)
     return labels, distances, counts
 
 
-def _l1_distances(block: Any, centres: Any) -> Any:
+def _l1_distances_by_centre(block: Any, centres: Any) -> Any:
+    """``(k, rows)``: the L1 distance of every row of ``block`` to every centre.
+
+    One feature at a time, so the largest temporaries are (k, rows): each term is a
+    contiguous column against k numbers, where a (rows, k, d) broadcast would go through
+    memory several times and end in a reduction over a short axis.
+    """
     bxp = array_api_compat.array_namespace(block)
-    return bxp.sum(bxp.abs(block[:, None, :] - centres[None, :, :]), axis=2)
+    total = None
+    for j in range(block.shape[1]):
+        column = bxp.asarray(block[:, j], copy=True)  # contiguous, for the k passes over it
+        if total is None:
+            total = bxp.abs(column[None, :] - centres[:, j : j + 1])
+        else:  # an unnamed term: NumPy adds into it in place
+            total = total + bxp.abs(column[None, :] - centres[:, j : j + 1])
+    return total
 
 
 def _l1_assign_block(block: Any, centres: Any) -> tuple[tuple[Any, Any], tuple[Any]]:
     bxp = array_api_compat.array_namespace(block)
     bcaps = capabilities_for(bxp)
-    distances = _l1_distances(block, centres)
-    labels = bcaps.nearest_index(distances)
-    _, counts = bcaps.segment_sums(block[:, :1], labels, centres.shape[0])
-    return (labels, bxp.min(distances, axis=1)), (counts,)
+    by_centre = _l1_distances_by_centre(block, centres)
+    k = centres.shape[0]
+    nearest = bxp.min(by_centre, axis=0)
+    if k > _FEW_CENTRES:
+        labels = bcaps.nearest_index(bxp.permute_dims(by_centre, (1, 0)))
+    else:
+        # The lowest index reaching the minimum, from k contiguous comparisons (an argmin
+        # over the leading axis walks the (k, rows) block column by column).
+        labels = bxp.full(nearest.shape, k - 1, dtype=bxp.int32, device=array_api_compat.device(block))
+        for j in range(k - 2, -1, -1):
+            at_j = bxp.asarray(j, dtype=bxp.int32, device=array_api_compat.device(block))
+            labels = bxp.where(by_centre[j, :] == nearest, at_j, labels)
+    counts = bcaps.bincount(labels, k)
+    return (labels, nearest), (counts,)
+
+
+#: The assignment's (k, rows) temporaries take this share of the backend's block size.
+_L1_BLOCK_SHARE = 4
+
+#: Up to this many centres the assignment finds the nearest one by k comparisons with the
+#: minimum; beyond it by the backend's ``nearest_index``.
+_FEW_CENTRES = 32
 
 
 def _l1_transform_block(block: Any, centres: Any) -> tuple[tuple[Any], tuple[()]]:
-    return (_l1_distances(block, centres),), ()
+    bxp = array_api_compat.array_namespace(block)
+    return (bxp.permute_dims(_l1_distances_by_centre(block, centres), (1, 0)),), ()
 
 
-def _segment_medians(x: Any, labels: Any, counts: Any, previous: Any, *, xp: Any, caps: Any) -> Any:
+def _on_views(fn: Callable[..., Any], *arrays: Any, xp: Any, caps: Any) -> Any:
+    """``fn(*arrays, xp=, caps=)``, through the backend's faster library for these arrays
+    where it has one (``call_on_views``)."""
+    call = caps.for_data(arrays[0]).call_on_views
+    if call is None:
+        return fn(*arrays, xp=xp, caps=caps)
+
+    def in_own_namespace(*views: Any) -> Any:
+        own = array_api_compat.array_namespace(*views)
+        return fn(*views, xp=own, caps=capabilities_for(own))
+
+    return call(in_own_namespace, *arrays)
+
+
+def _value_order(x: Any, *, xp: Any, caps: Any) -> Any:
+    """``(d * n,)``: for each feature in turn, the rows in ascending order of its values
+    (int32 when the row count allows).  One sort per feature column, once per fit."""
+    n, d = x.shape
+    index = xp.int32 if n < 2**31 else xp.int64
+    return xp.concat([xp.astype(xp.argsort(x[:, j], stable=False), index) for j in range(d)])
+
+
+def _median_block(n: int) -> int:
+    """Values per counting block: the power of two nearest sqrt(n) (at least 16), which
+    balances the (features, n / block, k) block counts against the (features, 2k, block)
+    windows searched in them."""
+    return 1 << max(4, round(math.log2(max(n, 1)) / 2))
+
+
+def _segment_medians(x: Any, order: Any, labels: Any, counts: Any, previous: Any, *, xp: Any, caps: Any) -> Any:
     """Component-wise median of each cluster's members; empty clusters keep ``previous``.
 
-    Per feature: a stable sort by value, then a stable sort of the labels in that order,
-    lays the values out cluster by cluster, ascending within each cluster; cluster ``j``
-    occupies positions ``offsets[j] .. offsets[j] + counts[j] - 1``, and its median is the
-    mean of the values at the two middle positions (the same one for odd counts).
+    Cluster ``j``'s median of a feature is the mean of its members' values of ranks
+    ``(counts[j] - 1) // 2`` and ``counts[j] // 2`` (the same one for odd counts) among
+    themselves.  In the feature's value order (``order``) the members of ``j`` are the
+    positions holding label ``j``; the member of rank ``r`` is found by selection: counts of
+    each label in consecutive blocks of positions (one ``bincount``) locate the block that
+    holds it, and a cumulative count inside that one block its position.
     """
     n, d = x.shape
+    k = previous.shape[0]
     device = array_api_compat.device(x)
     index = xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
     counts = xp.astype(counts, index)
-    offsets = xp.cumulative_sum(counts) - counts
-    lower = xp.clip(offsets + (counts - 1) // 2, 0, n - 1)
-    upper = xp.clip(offsets + counts // 2, 0, n - 1)
-    columns = xp.arange(d, dtype=index, device=device)
-
-    def one_feature(j: Any, medians: Any) -> Any:
-        values = x[:, j]
-        by_value = xp.argsort(values, stable=True)
-        by_label = xp.argsort(xp.take(labels, by_value), stable=True)
-        laid_out = xp.take(values, xp.take(by_value, by_label))
-        median = (xp.take(laid_out, lower) + xp.take(laid_out, upper)) / 2
-        return xp.where(columns[None, :] == j, median[:, None], medians)
-
-    medians = caps.fori_loop(0, d, one_feature, previous)
+    ranks = xp.concat([(counts - 1) // 2, counts // 2])  # (2k,): lower, then upper middle
+    targets = xp.concat([xp.arange(k, dtype=index, device=device)] * 2)
+    label_dtype = xp.int8 if k <= 127 else xp.int16 if k <= 2**15 - 1 else xp.int32
+    small_labels = xp.astype(labels, label_dtype)
+    size = _median_block(n)
+    n_blocks = -(-n // size)
+    block_base = xp.astype((xp.arange(n, dtype=index, device=device) // size) * k, index)
+    # Features go in groups whose (group, n) temporaries (labels in value order, their
+    # block ids: about 4 index-sized arrays) fit the memory budget.
+    group = max(1, min(d, memory_budget_bytes() // (4 * n * (xp.iinfo(index).bits // 8) + 1)))
+    parts = []
+    for first in range(0, d, group):
+        g = min(group, d - first)
+        parts.append(
+            _group_middles(
+                x, order[first * n : (first + g) * n], small_labels, ranks, targets, block_base,
+                first=first, g=g, k=k, size=size, n_blocks=n_blocks, index=index, xp=xp, caps=caps,
+            )
+        )
+    middles = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)  # (2k, d)
+    medians = (middles[:k, :] + middles[k:, :]) / 2
     return xp.where((counts > 0)[:, None], medians, previous)
+
+
+def _group_middles(
+    x: Any, order: Any, labels: Any, ranks: Any, targets: Any, block_base: Any, *,
+    first: int, g: int, k: int, size: int, n_blocks: int, index: Any, xp: Any, caps: Any,
+) -> Any:
+    """``(2k, g)``: for features ``first .. first + g - 1``, the value of the member of
+    cluster ``targets[t]`` of rank ``ranks[t]`` among its members (any value where the
+    cluster is empty)."""
+    n = x.shape[0]
+    device = array_api_compat.device(x)
+    t = targets.shape[0]
+    features = xp.arange(g, dtype=index, device=device)[:, None]  # (g, 1)
+    in_order = xp.reshape(xp.take(labels, order), (g, n))  # labels, by ascending value per feature
+    block_ids = (features * (n_blocks * k) + block_base[None, :]) + in_order  # promoted to the index dtype
+    per_block = xp.reshape(xp.astype(caps.bincount(xp.reshape(block_ids, (-1,)), g * n_blocks * k), index), (g, n_blocks, k))
+    # Block of each target: the number of blocks before the one where its cluster's
+    # cumulative count first exceeds its rank.
+    through = xp.take(xp.cumulative_sum(per_block, axis=1), targets, axis=2)  # (g, n_blocks, t)
+    block = xp.clip(xp.sum(xp.astype(through <= ranks, index), axis=1), 0, n_blocks - 1)  # (g, t)
+    before = through - xp.take(per_block, targets, axis=2)  # members in earlier blocks
+    cell = (features * n_blocks + block) * t + xp.arange(t, dtype=index, device=device)[None, :]
+    rest = ranks[None, :] - xp.reshape(xp.take(xp.reshape(before, (-1,)), xp.reshape(cell, (-1,))), (g, t))
+    # Inside that block: the position of the member of rank ``rest``.
+    window = (block * size)[:, :, None] + xp.arange(size, dtype=index, device=device)  # (g, t, size)
+    inside = window < n
+    window = xp.where(inside, window, n - 1)
+    window_labels = xp.take(xp.reshape(in_order, (-1,)), xp.reshape(features[:, :, None] * n + window, (-1,)))
+    hits = (xp.reshape(window_labels, (g, t, size)) == xp.astype(targets, labels.dtype)[None, :, None]) & inside
+    seen = xp.cumulative_sum(xp.astype(hits, index), axis=2)
+    position = xp.clip(block * size + xp.sum(xp.astype(seen <= rest[:, :, None], index), axis=2), 0, n - 1)
+    rows = xp.take(order, xp.reshape(features * n + position, (-1,)))  # (g * t,) observation of each target
+    picked = xp.reshape(xp.take(x, xp.astype(rows, index), axis=0), (-1,))  # those (g * t) rows, flat
+    own = xp.reshape(xp.arange(g * t, dtype=index, device=device), (g, t)) * x.shape[1] + (first + features)
+    own = xp.reshape(own, (-1,))  # row a * t + i's entry of feature first + a
+    return xp.permute_dims(xp.reshape(xp.take(picked, own), (g, t)), (1, 0))
 
 
 def _build_kmedians_plusplus(x: Any, draws: tuple[Any, Any], k: int, *, xp: Any, caps: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._checks import warn
 
-__all__ = ["PrecisionWarning", "compute_dtype", "to_compute_dtype", "widest_float"]
+__all__ = ["PrecisionWarning", "compute_dtype", "default_index_dtype", "to_compute_dtype", "widest_float"]
 
 
 class PrecisionWarning(UserWarning):
@@ -61,8 +61,47 @@ def compute_dtype(dtype: Any, xp: Any, device: Any) -> Any:
 
 def widest_float(xp: Any, device: Any) -> Any:
     """float64 where the device has it (host, CUDA), else float32 (JAX with x64 off, Apple MPS)."""
+    return _namespace_fact(xp, device, "widest float", _widest_float)
+
+
+def default_index_dtype(xp: Any, device: Any) -> Any:
+    """The namespace's default index dtype on ``device``."""
+    return _namespace_fact(xp, device, "index dtype", _index_dtype)
+
+
+def _widest_float(xp: Any, device: Any) -> Any:
     available = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
     return xp.float64 if "float64" in available else xp.float32
+
+
+def _index_dtype(xp: Any, device: Any) -> Any:
+    return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+
+
+#: Answers of the namespace's inspection API, per (namespace, device, JAX's x64 flag): each
+#: query builds its dtype tables anew (~0.5 ms on JAX), and estimators ask it per split/batch.
+_FACTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _namespace_fact(xp: Any, device: Any, what: str, find: Any) -> Any:
+    try:
+        key = (id(xp), xp.__name__, device, what, _x64_flag(xp))
+        hash(key)
+    except TypeError:  # an unhashable device: ask every time
+        return find(xp, device)
+    if key not in _FACTS:
+        _FACTS[key] = find(xp, device)
+    return _FACTS[key]
+
+
+def _x64_flag(xp: Any) -> Any:
+    """JAX's ``jax_enable_x64`` (which changes the dtypes JAX has at run time), else None."""
+    if not getattr(xp, "__name__", "").startswith("jax"):
+        return None
+    import sys
+
+    jax = sys.modules.get("jax")
+    return None if jax is None else bool(jax.config.read("jax_enable_x64"))
 
 
 def exact_integer_limit(xp: Any, dtype: Any) -> int:

@@ -8,10 +8,10 @@ import array_api_compat
 import numpy as np
 
 from .. import _rng
-from .._backends import capabilities_for
+from .._backends import _GENERIC, capabilities_for
 from .._backends.sparse import is_sparse, native
 from .._checks import Checks
-from .._core.assign import assign_labels
+from .._core.assign import assign_labels, prepare_rows
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled, unscaled_checked
@@ -157,9 +157,10 @@ class BisectingKMeans(BaseEstimator):
     ``labels_``.  ``transform`` gives the Euclidean distances to every leaf centre.
 
     *Subsets.* Each 2-means runs on the observations of the leaf being split (a boolean
-    mask, so data-dependent shapes).  The subset is padded with zero-weight rows to one of
-    four sizes per power of two (at most 25% more rows), so that a compiling backend
-    compiles the 2-means once per size class rather than once per split.  Choosing the
+    mask, so data-dependent shapes).  On a backend that compiles (JAX) and on Dask the
+    subset is padded with zero-weight rows to one of four sizes per power of two (at most
+    25% more rows), so that the 2-means is compiled once per size class rather than once
+    per split; elsewhere it runs on the subset as it is.  Choosing the
     next leaf reads the children's sizes and SSEs on the host after each split: eager
     backends synchronise there; on Dask ``fit`` computes (the subset's size, then each
     2-means iteration's stop flag, then the split's numbers), while ``predict`` and
@@ -301,22 +302,25 @@ class BisectingKMeans(BaseEstimator):
             if given_init:
                 seeds = _given_starts(self.init, native(unscaled(subset, scale)), n_init, rng, scale, xp=xp, caps=caps,
                                       checks=checks)
-            subset, subset_weights = _padded(subset, subset_weights, xp)
+            if _reuses_programs(caps):
+                subset, subset_weights = _padded(subset, subset_weights, xp)
             if not given_init:
                 seeds = place_draw(rng.uniform(size=(n_init, 2)), X, xp, caps)
             nodes = place_draw(np.asarray([parent, left, right]), X, xp, caps)
-            pair, node, stats = split(
+            pair, node, stats, parts = split(
                 X, weights, node, subset, subset_weights, seeds, nodes,
                 tol=tol, init="given" if given_init else self.init, max_iter=max_iter, xp=xp, caps=caps,
                 budget=budget,
             )
-            node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
-            left_size, right_size = (_host_float(stats[i], caps) for i in range(2))
-            left_sse, right_sse = sse(stats[2]), sse(stats[3])
+            if caps.defers_checks:  # lazy: the stacked results are persisted once and read from there
+                node, stats, pair = caps.persist(node), caps.persist(stats), caps.persist(pair)
+                parts = (*(stats[i] for i in range(4)), pair[0:1, :], pair[1:2, :])
+            left_size, right_size = (_host_float(parts[i], caps) for i in range(2))
+            left_sse, right_sse = sse(parts[2]), sse(parts[3])
             parent_size, parent_sse = leaves.pop(parent)
             leaves[left] = (int(left_size), left_sse)
             leaves[right] = (int(right_size), right_sse)
-            centres += [pair[0:1, :], pair[1:2, :]]
+            centres += [parts[4], parts[5]]
             hierarchy.append(
                 BisectingSplit(parent, left, right, parent_size, parent_sse, int(left_size), int(right_size), left_sse, right_sse)
             )
@@ -487,15 +491,19 @@ def _split_core(
     """One split: 2-means on the parent's observations (``subset``), then the parent's
     observations of ``x`` moved to the children (``nodes``: parent, left, right, placed on
     the device like the draws).  ``seeds``: see :func:`_bisect`.  Returns ``(pair, node,
-    stats)``, see :func:`_bisect` and :func:`_relabel`."""
+    stats, parts)``, see :func:`_bisect` and :func:`_relabel`; ``parts`` are the four
+    entries of ``stats`` and the two rows of ``pair`` as outputs of their own, so that an
+    eager caller reads them without an indexing call each (a dispatch each on JAX)."""
     with memory_budget(budget):
         pair = _bisect(subset, subset_w, seeds, tol, init=init, max_iter=max_iter, xp=xp, caps=caps)
-        return (pair, *_relabel(x, w, node, pair, nodes[0], nodes[1], nodes[2], xp=xp, caps=caps))
+        node, stats = _relabel(x, w, node, pair, nodes[0], nodes[1], nodes[2], xp=xp, caps=caps)
+        return pair, node, stats, (*(stats[i] for i in range(4)), pair[0:1, :], pair[1:2, :])
 
 
 def _bisect(x: Any, w: Any, seeds: Any, tol: float, *, init: str, max_iter: int, xp: Any, caps: Any) -> Any:
     """The two centres (2, d) of the best of ``seeds.shape[0]`` weighted 2-means runs
-    (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part.
+    (lowest inertia; an earlier run wins unless beaten by a relative 1e-6).  Rows with weight 0 (the padding) take no part;
+    ``w`` None: every row weighs 1 (the passes are the unweighted ones).
 
     ``seeds[r]`` seeds run ``r``: two uniforms for 'random' and 'k-means++', or (for
     ``init == 'given'``, a callable's) the two starting centres themselves, ``(2, d)``.
@@ -534,7 +542,7 @@ def _two_starting_centres(x: Any, w: Any, u: Any, init: str, wide: Any, *, xp: A
     m = x.shape[0]
     device = array_api_compat.device(x)
     positions = xp.arange(m, device=device)
-    mass = xp.astype(w, wide)
+    mass = xp.ones((m,), dtype=wide, device=device) if w is None else xp.astype(w, wide)
     last_weighted = xp.clip(xp.max(xp.where(mass > 0, positions, xp.full_like(positions, -1))), 0, m - 1)
     first = _pick(mass, u[0], last_weighted, xp=xp)
     if init == "random":
@@ -556,9 +564,13 @@ def _two_means(x: Any, w: Any, start: Any, tol: float, max_iter: int, wide: Any,
     def keep_going(state: tuple[Any, ...]) -> Any:
         return (state[2] < max_iter) & ~state[3]
 
+    # Unweighted passes (no padding, no sample weights) take the rows shifted once, as
+    # KMeans' Lloyd loop does: each pass then skips shifting every block.
+    prepared = prepare_rows(x, start[0:1, :], xp=xp) if w is None else None
+
     def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
         centres, previous_labels, n_iter, _ = state
-        result = assign_labels(x, centres, xp=xp, caps=caps, weights=w, with_sums=True)
+        result = assign_labels(x, centres, xp=xp, caps=caps, weights=w, with_sums=True, prepared=prepared)
         new, _ = update_centroids(result.sums, result.counts, centres, xp=xp)
         repeated = xp.all(result.labels == previous_labels)
         shift = xp.sum((new - centres) ** 2)
@@ -715,6 +727,14 @@ def _rows_where(x: Any, mask: Any, *, xp: Any, caps: Any) -> Any:
     if is_sparse(x):
         return x.rows_where(mask)
     return x[mask]
+
+
+def _reuses_programs(caps: Any) -> bool:
+    """Whether the backend compiles its cores into programs kept per input shape (JAX; Dask
+    builds one per call): then subsets are :func:`_padded` to a few sizes.  Elsewhere a
+    subset runs as it is, and without sample weights its 2-means takes the unweighted
+    passes (the padding's zero weights would make every pass a weighted one)."""
+    return caps.compiled is not _GENERIC.compiled
 
 
 def _padded(subset: Any, weights: Any, xp: Any) -> tuple[Any, Any]:

@@ -21,6 +21,7 @@ from .._backends import capabilities_for
 from .._checks import Checks
 from .._backends.sparse import is_sparse, is_sparse_input, native
 from .._core.assign import (
+    PreparedRows,
     assign_labels, mean_feature_variance, prepare_rows, rows_per_chunk, sparse_rows_per_chunk,
     sparse_squared_distances,
 )
@@ -59,7 +60,9 @@ class ConvergenceWarning(CONVERGENCE_WARNING_BASE):
 _INIT_NAMES = ("k-means++", "random", "k-means||")
 
 #: Keyword arguments of ``fit_core`` that are compile-time constants.
-FIT_STATIC = ("init", "k", "max_iter", "tol", "xp", "caps", "budget")
+FIT_STATIC = ("init", "k", "max_iter", "xp", "caps", "budget")
+#: Keyword arguments of ``tolerance_core`` that are compile-time constants.
+TOLERANCE_STATIC = ("tol", "xp")
 PREDICT_STATIC = ("xp", "caps", "budget")
 
 
@@ -68,17 +71,22 @@ PREDICT_STATIC = ("xp", "caps", "budget")
 # ---------------------------------------------------------------------------------------
 
 
-def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], *, init: str, k: int, max_iter: int, tol: float,
+def tolerance_core(x: Any, *, tol: float, xp: Any) -> Any:
+    """0-d: ``tol`` in the data's terms, times the mean variance of the features of ``x``
+    (scikit-learn's rule); computed once per fit, not once per run."""
+    return mean_feature_variance(x, xp=xp) * tol if tol != 0 else xp.zeros_like(x[0, 0])
+
+
+def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol_scaled: Any, *, init: str, k: int, max_iter: int,
              xp: Any, caps: Any, budget: int) -> tuple[Any, ...]:
     """One k-means run: seeding from the placed ``draws``, Lloyd iterations, final assignment.
 
-    ``tol`` is relative to the mean variance of the features of ``x``, as in scikit-learn.
+    ``tol_scaled`` (0-d, :func:`tolerance_core`) bounds the squared shift of the centres.
     Returns ``(centers, labels, inertia, n_iter, n_distinct)``: the final centres, the labels
     and the (weighted) inertia of the final assignment to them, the number of Lloyd
     iterations run and the number of clusters with members (weight) in that assignment.
     """
     with memory_budget(budget):
-        tol_scaled = mean_feature_variance(x, xp=xp) * tol if tol != 0 else xp.zeros_like(x[0, 0])
         centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
         centers, n_iter = lloyd(x, weights, centers, tol_scaled, max_iter=max_iter, xp=xp, caps=caps)
         final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)
@@ -162,14 +170,17 @@ def lloyd_step(x: Any, weights: Any, centers: Any, previous_labels: Any, *, xp: 
 
 
 #: Keyword arguments of ``verbose_step_core`` that are compile-time constants.
-STEP_STATIC = ("xp", "caps", "budget")
+STEP_STATIC = ("prepared_ones", "xp", "caps", "budget")
 
 
-def verbose_step_core(x: Any, weights: Any, centers: Any, previous_labels: Any, tol: Any, prepared: Any, *, xp: Any,
-                      caps: Any, budget: int) -> tuple[Any, ...]:
+def verbose_step_core(x: Any, weights: Any, centers: Any, previous_labels: Any, tol: Any, prepared_arrays: Any, *,
+                      prepared_ones: bool, xp: Any, caps: Any, budget: int) -> tuple[Any, ...]:
     """:func:`lloyd_step` with the inertia, compiled on its own (``verbose`` fits print each
     iteration, so the loop runs on the host one step at a time), and ``within``: the shift
-    compared with ``tol`` on the device, as :func:`lloyd` compares it."""
+    compared with ``tol`` on the device, as :func:`lloyd` compares it.  ``prepared_arrays``
+    are the arrays of :func:`prepare_rows`' result (or None), its flag ``prepared_ones``
+    a compile-time constant."""
+    prepared = None if prepared_arrays is None else PreparedRows(*prepared_arrays, ones=prepared_ones)
     with memory_budget(budget):
         new_centers, labels, _, unchanged, shift = lloyd_step(
             x, weights, centers, previous_labels, xp=xp, caps=caps, prepared=prepared)
@@ -277,7 +288,11 @@ def greedy_kmeans_plusplus_indices(x: Any, weights: Any, draws: tuple[Any, Any],
     cdf = cdf / cdf[-1]
     first = xp.searchsorted(cdf, xp.astype(first_uniform, wide), side="right")
     index_dtype = first.dtype
-    first = xp.clip(first, 0, n - 1)
+    # Indices past the end (a uniform at the cdf's rounding edge) are the last row.  The
+    # bound is an array made once: the loop below uses it every pick (a minimum costs
+    # far less per call than array-api-compat's clip).
+    last_row = xp.full_like(first, n - 1)
+    first = xp.minimum(first, last_row)
     first_row = caps.take_rows(x, first)
     distances_to = _distances_from(x, first_row, wide, xp=xp, caps=caps)
     closest = distances_to(first_row)[:, 0]
@@ -292,7 +307,7 @@ def greedy_kmeans_plusplus_indices(x: Any, weights: Any, draws: tuple[Any, Any],
         picks, closest, potential = state
         targets = xp.astype(trial_uniforms[c - 1, :], wide) * potential
         cumulative = xp.cumulative_sum(closest if w is None else w * closest)
-        candidates = xp.clip(xp.astype(xp.searchsorted(cumulative, targets), index_dtype), 0, n - 1)
+        candidates = xp.minimum(xp.astype(xp.searchsorted(cumulative, targets), index_dtype, copy=False), last_row)
         candidate_sq = xp.minimum(closest[:, None], distances_to(caps.take_rows(x, candidates)))
         potentials = xp.matmul(ones if w is None else w, candidate_sq)  # column sums as one product
         best = trial_ids == xp.astype(xp.argmin(potentials), index_dtype)
@@ -322,16 +337,60 @@ def _distances_from(x: Any, origin: Any, dtype: Any, *, xp: Any, caps: Any) -> C
             or is_sparse(x)):
         return lambda points: squared_distances_to_rows(x, points, dtype, xp=xp, caps=caps)
     origin = xp.astype(origin, dtype)
-    base = xp.astype(x, dtype) - origin
-    base_sq = xp.vecdot(base, base)
+    base = xp.astype(x, dtype, copy=False) - origin
+    base_sq = xp.vecdot(base, base)[:, None]
+    zero = xp.zeros((), dtype=dtype, device=array_api_compat.device(x))
+
+    parallel = caps.parallel_map_row_chunks
+    if parallel is not None and caps.concurrent_blocks() > 1:
+        # The backend's threads share row blocks of [x - origin, |x - origin|^2] (its BLAS on
+        # one thread meanwhile): a threaded BLAS product of a tall block with a few columns
+        # stalled for tens of ms whenever the other core was busy, and the elementwise
+        # passes then run on cache-sized blocks in parallel too.  Same values bit for bit:
+        # each entry is the same dot product and the same sums in the same order.
+        rows_and_norms = xp.concat([base, base_sq], axis=1)
+        del base
+        block_rows = rows_per_chunk(16, d + 1, itemsize, caps.block_bytes, caps.concurrent_blocks())
+
+        def distances(points: Any) -> Any:
+            shifted = xp.astype(points, dtype, copy=False) - origin
+            factor = laid_out_transpose(-2 * shifted, xp=xp)
+            (sq,), _ = parallel(rows_and_norms, block_rows, _block_squared_distances_prepared, factor,
+                                xp.vecdot(shifted, shifted)[None, :], zero)
+            return sq
+
+        return distances
 
     def distances(points: Any) -> Any:
-        shifted = xp.astype(points, dtype) - origin
-        products = xp.matmul(base, xp.matrix_transpose(shifted))
-        sq = base_sq[:, None] - 2 * products + xp.vecdot(shifted, shifted)[None, :]
-        return xp.clip(sq, min=0.0)
+        shifted = xp.astype(points, dtype, copy=False) - origin
+        # -2 rides in the (d, m) factor: a product by a power of two is exact, so this is
+        # bit for bit |b|^2 - 2 b.p + |p|^2 with one (n, m) pass less.
+        products = xp.matmul(base, laid_out_transpose(-2 * shifted, xp=xp))
+        sq = base_sq + products + xp.vecdot(shifted, shifted)[None, :]
+        return xp.maximum(sq, zero)  # (clamped at 0; NaN stays NaN as with clip)
 
     return distances
+
+
+def _block_squared_distances_prepared(block: Any, factor: Any, point_sq: Any, zero: Any) -> tuple[tuple[Any], tuple[()]]:
+    """Squared distances of a block of ``[x - o, |x - o|^2]`` rows to points given as
+    ``factor = -2 (p - o)^T`` (d, m) and ``point_sq = |p - o|^2`` (1, m), clamped at 0."""
+    bxp = array_api_compat.array_namespace(block)
+    d = factor.shape[0]
+    sq = block[:, d:] + bxp.matmul(block[:, :d], factor) + point_sq
+    return (bxp.maximum(sq, zero),), ()
+
+
+def laid_out_transpose(a: Any, *, xp: Any) -> Any:
+    """The transpose of small ``a`` (m, d) as a new (d, m) array in row-major layout.
+
+    ``tall @ matrix_transpose(a)`` hands BLAS a transposed operand; OpenBLAS's threaded
+    float64 product of a tall (n, d) block with a transposed (d, m) one, m small, took
+    45-65 ms at n=100,000, d=20 on the 2-core machine, 60-100x the same product with a
+    row-major (d, m) operand (0.6-0.8 ms).  An elementwise result takes a fresh row-major
+    layout (NumPy's; layout does not matter to the other backends' products)."""
+    t = xp.matrix_transpose(a)
+    return xp.zeros(t.shape, dtype=a.dtype, device=array_api_compat.device(a)) + t
 
 
 def build_weighted_distinct_rows(x: Any, weights: Any, draws: tuple[Any], k: int, *, xp: Any, caps: Any) -> Any:
@@ -380,7 +439,8 @@ def squared_distances_to_rows(x: Any, points: Any, dtype: Any, *, xp: Any, caps:
     rows = max(1, memory_budget_bytes() // (itemsize * (2 * d + 3 * m + 2)))
     if caps.block_bytes is not None:  # blocks the backend keeps in cache
         rows = min(rows, max(256, caps.block_bytes // (itemsize * (d + m))))
-    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, origin, shifted, sq_norms)
+    (sq,), _ = caps.map_row_chunks(x, rows, _block_squared_distances, origin, laid_out_transpose(shifted, xp=xp),
+                                   sq_norms)
     return sq
 
 
@@ -393,10 +453,10 @@ def _sparse_block_distances(block: Any, points_t: Any, point_sq_norms: Any) -> t
     return (bxp.sqrt(sparse_squared_distances(block, points_t, point_sq_norms)),), ()
 
 
-def _block_squared_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
+def _block_squared_distances(block: Any, origin: Any, shifted_t: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
     b = bxp.astype(block, origin.dtype) - origin
-    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, shifted_t) + sq_norms[None, :]
     return (bxp.clip(sq, min=0.0),), ()
 
 
@@ -431,14 +491,15 @@ def transform_core(x: Any, centers: Any, *, xp: Any, caps: Any, budget: int) -> 
         shifted = centers - origin
         sq_norms = xp.sum(shifted * shifted, axis=1)
         rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks())
-        (distances,), _ = caps.map_row_chunks(x, rows, _block_distances, origin, shifted, sq_norms)
+        (distances,), _ = caps.map_row_chunks(x, rows, _block_distances, origin, laid_out_transpose(shifted, xp=xp),
+                                              sq_norms)
         return distances
 
 
-def _block_distances(block: Any, origin: Any, shifted: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
+def _block_distances(block: Any, origin: Any, shifted_t: Any, sq_norms: Any) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
     b = block - origin
-    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, bxp.matrix_transpose(shifted)) + sq_norms[None, :]
+    sq = bxp.vecdot(b, b)[:, None] - 2 * bxp.matmul(b, shifted_t) + sq_norms[None, :]
     return (bxp.sqrt(bxp.clip(sq, min=0.0)),), ()
 
 
@@ -911,6 +972,8 @@ class KMeans(_KMeansMixin):
         s = range_scale(x, given, xp=xp, caps=caps, now=True)
         xs = _scaled_data(x, s, caps)
         run = caps.compiled(fit_core, FIT_STATIC)
+        tolerance = caps.compiled(tolerance_core, TOLERANCE_STATIC)
+        tolerances: dict[int, tuple[Any, Any]] = {}  # per data the runs see (a callable's centres may rescale it)
         best: _Run | None = None
         best_scale, best_inertia, best_factor = 1.0, math.inf, 1.0
         for i in range(n_init):
@@ -928,9 +991,11 @@ class KMeans(_KMeansMixin):
             if self.verbose:
                 result = self._verbose_run(run_x, weights, draws, init, k, factor, xp=xp, caps=caps)
             else:
+                if id(run_x) not in tolerances:
+                    tolerances[id(run_x)] = (run_x, caps.persist(tolerance(run_x, tol=float(self.tol), xp=xp)))
                 result = _Run(*_materialise(
-                    run(run_x, weights, draws, init=init, k=k, max_iter=int(self.max_iter), tol=float(self.tol), xp=xp,
-                        caps=caps, budget=memory_budget_bytes()),
+                    run(run_x, weights, draws, tolerances[id(run_x)][1], init=init, k=k, max_iter=int(self.max_iter),
+                        xp=xp, caps=caps, budget=memory_budget_bytes()),
                     caps, xp,
                 ))
             inertia = _read_number(result.inertia)
@@ -974,9 +1039,12 @@ class KMeans(_KMeansMixin):
             prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
         labels = xp.zeros_like(x[:, 0], dtype=xp.int32) - 1
         n_iter = 0
+        arrays = None if prepared is None else (prepared.rows, prepared.origin)
+        ones = True if prepared is None else bool(prepared.ones)
         for i in range(int(self.max_iter)):
             centers, labels, inertia, unchanged, shift, within = _materialise(
-                step(x, weights, centers, labels, tol_scaled, prepared, xp=xp, caps=caps, budget=budget), caps, xp)
+                step(x, weights, centers, labels, tol_scaled, arrays, prepared_ones=ones, xp=xp, caps=caps,
+                     budget=budget), caps, xp)
             n_iter = i + 1
             print(f"Iteration {i}, inertia {unscaled_number(_read_number(inertia), factor, 2)}.")
             if caps.read_bool(unchanged):

@@ -45,10 +45,15 @@ def test_prepared_rows_give_the_same_assignment(xp, dtype, offset):
 
 
 def test_prepare_rows_respects_the_memory_budget():
-    """NumPy's nearest-index kernel adds the half norms itself: the prepared rows are
-    ``x - origin`` alone, within a budget of their own size."""
+    """``[x - origin, 1]`` while it and ``x - origin`` fit the budget together; then, on
+    NumPy (whose nearest-index kernel adds the half norms itself), ``x - origin`` alone
+    within a budget of its own size; below that, nothing."""
     x = np.arange(10_000, dtype=np.float64).reshape(1000, 10)
     xp = array_api_compat.array_namespace(x)
+    with xpcluster.memory_budget(1000 * (2 * 10 + 1) * 8):
+        prepared = prepare_rows(x, x[:1], xp=xp)
+    assert prepared is not None and prepared.ones and prepared.rows.shape == (1000, 11)
+    np.testing.assert_array_equal(prepared.rows, np.concatenate([x - x[:1], np.ones((1000, 1))], axis=1))
     needed = 1000 * 10 * 8
     with xpcluster.memory_budget(needed):
         prepared = prepare_rows(x, x[:1], xp=xp)
@@ -58,9 +63,25 @@ def test_prepare_rows_respects_the_memory_budget():
         assert prepare_rows(x, x[:1], xp=xp) is None
 
 
+def test_both_prepared_layouts_give_the_same_assignment():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-4, 5, size=(1000, 10)).astype(np.float64) + 1e3  # ties, far from the origin
+    c = x[:7].copy()
+    xp = array_api_compat.array_namespace(x)
+    caps = capabilities_for(xp)
+    results = []
+    for budget in (1000 * 21 * 8, 1000 * 10 * 8):
+        with xpcluster.memory_budget(budget):
+            prepared = prepare_rows(x, c[:1], xp=xp)
+            results.append(assign_labels(x, c, xp=xp, caps=caps, with_sums=True, with_distances=True,
+                                         prepared=prepared))
+    assert results[0] is not None and results[1] is not None
+    for a, b in zip(results[0][:4], results[1][:4]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_prepare_rows_with_a_column_of_ones_respects_the_memory_budget():
-    """Backends scoring a block with one product get ``[x - origin, 1]``; building it holds
-    ``x - origin`` and the result at once, and both count against the budget."""
+    """Backends without an offset-aware nearest index get ``[x - origin, 1]`` or nothing."""
     strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
     x = strict.asarray(np.arange(10_000, dtype=np.float64).reshape(1000, 10))
     needed = 1000 * (2 * 10 + 1) * 8

@@ -32,25 +32,25 @@ def prepare_rows(x: Any, origin: Any, *, xp: Any) -> PreparedRows | None:
     """The rows shifted by ``origin`` once, when they fit the memory budget, else ``None``.
 
     A loop that assigns the same rows many times then skips shifting each block on every
-    pass.  Backends that add the centres' half norms inside their nearest-index kernel
-    (``nearest_of_product`` with an offset) get ``x - origin`` alone; the others get
-    ``[x - origin, 1]``, so that a block is scored with a single matrix product,
-    ``[x - o, 1] @ [[-(c - o)^T], [0.5|c - o|^2]]``, instead of a product and a
-    subtraction (two passes over each block that cost as much as the product on CPU).
-    Building the latter holds ``x - origin`` and the result at once, so both count
-    against the budget; larger data keeps the per-block shift and stays within the budget.
+    pass.  The rows are ``[x - origin, 1]``, so that a block is scored with a single matrix
+    product, ``[x - o, 1] @ [[-(c - o)^T], [0.5|c - o|^2]]``, instead of a product and a
+    subtraction (two passes over each block that cost as much as the product on CPU; the
+    column of ones costs the product almost nothing).  Building them holds ``x - origin``
+    and the result at once, so both count against the budget.  Data too large for that
+    but whose ``x - origin`` alone fits gets ``x - origin`` (``ones`` false) on backends
+    that add the centres' half norms inside their nearest-index kernel
+    (``nearest_of_product`` with an offset); larger data keeps the per-block shift and
+    stays within the budget.
     """
     n, d = x.shape
     if n is None or n != n or is_sparse(x):  # unknown row count (Dask), sparse rows: per-block path
         return None
     itemsize = xp.finfo(x.dtype).bits // 8
-    if capabilities_for(xp).for_data(x).nearest_of_product is not None:
-        if n * d * itemsize > memory_budget_bytes():
-            return None
+    if n * (2 * d + 1) * itemsize <= memory_budget_bytes():
+        return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
+    if n * d * itemsize <= memory_budget_bytes() and capabilities_for(xp).for_data(x).nearest_of_product is not None:
         return PreparedRows(x - origin, origin, ones=False)
-    if n * (2 * d + 1) * itemsize > memory_budget_bytes():
-        return None
-    return PreparedRows(xp.concat([x - origin, xp.ones_like(x[:, :1])], axis=1), origin)
+    return None
 
 
 def mean_feature_variance(x: Any, *, xp: Any) -> Any:

@@ -2,7 +2,9 @@
 
 The shared suite (parity, bad input, SciPy's test_vq) already runs on the "dask" backend
 with array-api-extra's compute counting (kmeans2, vq and whiten may not compute at all);
-these tests cover what is specific to Dask.
+these tests cover what is specific to Dask.  Small arrays run each numeric core as one
+NumPy task; the ``path`` fixture runs a test both so and with the per-block graph that
+larger data gets (``xpcluster.gather-bytes`` 0).
 """
 import warnings
 
@@ -36,6 +38,14 @@ class ComputeCounter:
         return dask.get(dsk, keys, **kwargs)
 
 
+@pytest.fixture(params=["one-task", "per-block"])
+def path(request):
+    """How cores run: one NumPy task (small data, the default) or the per-block graph."""
+    settings = {} if request.param == "one-task" else {"xpcluster.gather-bytes": 0}
+    with dask.config.set(settings):
+        yield request.param
+
+
 @pytest.fixture
 def counter():
     counting = ComputeCounter()
@@ -43,7 +53,7 @@ def counter():
         yield counting
 
 
-def test_calls_compute_nothing_and_compute_gives_the_numpy_answer(counter):
+def test_calls_compute_nothing_and_compute_gives_the_numpy_answer(counter, path):
     data = mixture()
     x = da.from_array(data, chunks=100)
     book = da.from_array(data[:4])
@@ -63,7 +73,7 @@ def test_calls_compute_nothing_and_compute_gives_the_numpy_answer(counter):
     np.testing.assert_allclose(white.compute(), vq.whiten(data), rtol=1e-12)
 
 
-def test_checks_fire_when_computed_not_before(counter):
+def test_checks_fire_when_computed_not_before(counter, path):
     data = mixture()
     data[5, 1] = np.nan
     x = da.from_array(data, chunks=100)
@@ -89,9 +99,103 @@ def test_checks_fire_when_computed_not_before(counter):
 def test_graph_grows_linearly_with_iterations():
     x = da.from_array(mixture(), chunks=100)
     book = da.from_array(mixture()[:4])
-    sizes = [len(dict(vq.kmeans2(x, book, iter=n, minit="matrix")[0].__dask_graph__())) for n in (2, 4, 6, 8)]
+    with dask.config.set({"xpcluster.gather-bytes": 0}):
+        sizes = [len(dict(vq.kmeans2(x, book, iter=n, minit="matrix")[0].__dask_graph__())) for n in (2, 4, 6, 8)]
     steps = np.diff(sizes)
     assert (steps == steps[0]).all() and steps[0] > 0, sizes
+
+
+def test_small_data_runs_the_core_as_one_task_of_any_iteration_count():
+    """No graph per iteration: the graph's size does not depend on the iterations, and the
+    values are NumPy's bit for bit."""
+    data = mixture()
+    x = da.from_array(data, chunks=100)
+    book = da.from_array(data[:4])
+    sizes = []
+    for n in (2, 8, 50):
+        centroids, labels = vq.kmeans2(x, book, iter=n, minit="matrix")
+        sizes.append(len(dict(centroids.__dask_graph__())))
+        expected = vq.kmeans2(data, data[:4], iter=n, minit="matrix")
+        np.testing.assert_array_equal(centroids.compute(), expected[0])
+        np.testing.assert_array_equal(labels.compute(), expected[1])
+    assert sizes[0] == sizes[1] == sizes[2], sizes
+    assert sizes[0] < 100, sizes  # the input checks, per block, and one task for the core
+
+
+def test_kmeans_fit_on_small_data_is_numpys_fit_with_few_computes(counter):
+    """KMeans.fit: a handful of computes whatever the iterations, NumPy's result exactly;
+    predict and transform stay lazy."""
+    from xpcluster.cluster import KMeans
+
+    data = np.random.default_rng(3).normal(size=(2000, 5))  # no clusters: many iterations
+    x = da.from_array(data, chunks=500)
+    model = KMeans(6, random_state=0, n_init=1).fit(x)
+    fit_computes = counter.count
+    expected = KMeans(6, random_state=0, n_init=1).fit(data)
+    assert model.n_iter_ == expected.n_iter_ > 10
+    assert fit_computes <= 12, fit_computes
+    assert isinstance(model.cluster_centers_, da.Array) and isinstance(model.labels_, da.Array)
+    np.testing.assert_array_equal(model.cluster_centers_.compute(), expected.cluster_centers_)
+    np.testing.assert_array_equal(model.labels_.compute(), expected.labels_)
+    assert model.inertia_ == expected.inertia_
+    counter.count = 0
+    labels, distances = model.predict(x), model.transform(x)
+    assert counter.count == 0
+    np.testing.assert_array_equal(labels.compute(), expected.predict(data))
+    np.testing.assert_array_equal(distances.compute(), expected.transform(data))
+
+
+def test_per_block_fit_reads_the_data_once_an_iteration():
+    """Data larger than memory (persist-bytes 0: not persisted) on the per-block graph:
+    each Lloyd iteration is one pass over the data (its empty-cluster test and its step
+    share it), plus a few passes before and after the loop."""
+    from xpcluster.cluster import KMeans
+
+    data = np.random.default_rng(4).normal(size=(1200, 3))
+    produced = []
+
+    def produce(block):
+        produced.append(1)
+        return block
+
+    x = da.from_array(data, chunks=(300, 3)).map_blocks(produce, dtype=data.dtype)
+    settings = {"xpcluster.gather-bytes": 0, "xpcluster.persist-bytes": 0, "scheduler": "sync"}
+    counts = {}
+    for max_iter in (2, 6):
+        produced.clear()
+        with dask.config.set(settings):
+            model = KMeans(4, init=data[:4], n_init=1, max_iter=max_iter, tol=0).fit(x)
+        assert model.n_iter_ == max_iter
+        counts[max_iter] = len(produced) / x.numblocks[0]
+        expected = KMeans(4, init=data[:4], n_init=1, max_iter=max_iter, tol=0).fit(data)
+        np.testing.assert_allclose(model.cluster_centers_.compute(), expected.cluster_centers_, rtol=1e-12)
+    assert counts[6] - counts[2] == 4, counts  # one pass per iteration
+    assert counts[2] <= 2 + 6, counts
+
+
+def test_persist_keeps_only_what_fits():
+    caps = capabilities_for(array_api_compat.array_namespace(da.zeros(1)))
+    x = da.from_array(mixture(), chunks=100)
+    with dask.config.set({"xpcluster.persist-bytes": x.nbytes - 1}):
+        assert caps.persist(x) is x  # too large: read again by each pass
+    with dask.config.set({"xpcluster.persist-bytes": x.nbytes}):
+        kept = caps.persist(x)
+    assert kept is not x and len(dict(kept.__dask_graph__())) == x.numblocks[0]
+
+
+def test_choose_k_on_small_dask_data_reads_it_once(counter):
+    from xpcluster import choose_k as ck
+
+    data = mixture(n=120, d=2)
+    x = da.from_array(data, chunks=40)
+    result = ck.gap_statistic(x, [2, 3, 4, 5], n_refs=3, random_state=0)
+    assert counter.count == 1
+    expected = ck.gap_statistic(data, [2, 3, 4, 5], n_refs=3, random_state=0)
+    assert result.k == expected.k
+    np.testing.assert_array_equal(result.gap, expected.gap)
+    assert isinstance(result.labels, da.Array)
+    assert isinstance(result.estimator.cluster_centers_, da.Array)
+    np.testing.assert_array_equal(result.estimator.predict(x).compute(), expected.labels)
 
 
 def test_random_inits_read_only_the_blocks_they_pick():
@@ -104,7 +208,7 @@ def test_random_inits_read_only_the_blocks_they_pick():
     np.testing.assert_array_equal(rows.compute(), mixture()[[3, 7, 250]])
 
 
-def test_unknown_chunk_sizes(counter):
+def test_unknown_chunk_sizes(counter, path):
     data = mixture()
     x = da.from_array(data, chunks=100)
     unknown = x[x[:, 0] > -1e9]  # same rows, chunk sizes unknown
@@ -122,7 +226,7 @@ def test_unknown_chunk_sizes(counter):
     np.testing.assert_allclose(centroids.compute(), vq.kmeans2(data, 4, minit="points", rng=2)[0], rtol=1e-12)
 
 
-def test_kmeans_computes_one_small_value_per_iteration(counter):
+def test_kmeans_computes_one_small_value_per_iteration(counter, path):
     data = mixture()
     x = da.from_array(data, chunks=100)
     book, distortion = vq.kmeans(x, da.from_array(data[:4]))
@@ -130,8 +234,9 @@ def test_kmeans_computes_one_small_value_per_iteration(counter):
     iterations = counter.count
     np.testing.assert_allclose(np.asarray(book), expected_book, rtol=1e-12)
     np.testing.assert_allclose(float(distortion), expected_distortion, rtol=1e-12)
-    # one persist of the data, then per iteration a persist of the state and its test
-    assert iterations <= 2 + 2 * 50
+    # One task: the data's persist, the loop and a few reads.  Per-block graph: a persist of
+    # the data, then per iteration one compute persisting the step with its test.
+    assert iterations <= (8 if path == "one-task" else 4 + 50), iterations
 
 
 def test_kmeans_reads_the_data_once():
@@ -159,7 +264,7 @@ def cluster_client():
             yield client
 
 
-def test_on_a_distributed_cluster(cluster_client):
+def test_on_a_distributed_cluster(cluster_client, path):
     data = mixture(n=2000, d=4)
     x = da.from_array(data, chunks=250)
     book = da.from_array(data[:5])
@@ -180,7 +285,7 @@ def test_on_a_distributed_cluster(cluster_client):
 
 
 @pytest.mark.parametrize("minit", ["matrix", "points", "random", "++", "k-means||"])
-def test_blocks_a_mask_emptied(minit):
+def test_blocks_a_mask_emptied(minit, path):
     """A boolean mask that empties whole blocks (zero-row blocks, unknown sizes): every
     minit gives NumPy's answer (zero-row blocks once broke the totals and Dask's cumsum)."""
     data = mixture(n=200)

@@ -1,21 +1,41 @@
 """Dask capabilities: lazy row blocks with tree-reduced partials, checks inside the graph.
 
-A public call on a Dask array builds a graph and computes nothing.  Each Lloyd iteration
-maps the assignment over the row blocks of the data (each block handled eagerly, in its
-own namespace -- NumPy or CuPy -- with the same chunked code as any eager backend) and
-reduces the per-block (k, d) sums and (k,) counts with Dask's tree reduction: only those
-small partials travel between workers, and the graph grows linearly with the iterations.
+A public call on a Dask array builds a graph and computes nothing.  Two ways to run a
+numeric core (a function the face hands to ``caps.compiled``):
+
+* **One task**, for arrays a worker holds easily (NumPy blocks, known shapes, at most
+  ``xpcluster.gather-bytes`` in Dask config, 256 MiB by default): the core runs with
+  NumPy inside a single task, on its arguments joined from their blocks (:func:`compiled`).
+  Loops then cost no graph and no compute per iteration (as a graph, an iteration is ~50
+  small tasks: ~25 ms to build, and a ``while_loop`` computed each one, ~0.1-0.5 s of
+  scheduling whatever the data's size); the results are lazy Dask arrays whose values are
+  NumPy's, bit for bit, and value checks fire inside the task, when they are computed.
+* **Per block**, for larger data (and sparse rows, CuPy blocks, unknown chunk sizes): each
+  Lloyd iteration maps the assignment over the row blocks of the data (each block handled
+  eagerly, in its own namespace, with the same chunked code as any eager backend) and
+  reduces the per-block (k, d) sums and (k,) counts with Dask's tree reduction: only those
+  small partials travel between workers, and the graph grows linearly with the
+  iterations.  ``while_loop`` persists each step together with its test (one compute an
+  iteration), ``cond`` persists its operands with its predicate (the pass that gave both
+  is not run again), and ``persist`` keeps data in memory only when it fits (else each
+  pass reads it again).
+
 Value checks become graph nodes that the returned arrays depend on, so they fire when the
-user computes.  ``kmeans``' threshold loop needs one small value per iteration: the loop
-state is persisted each iteration, so each test computes only the newest step.
+user computes.
 """
 from __future__ import annotations
 
+import functools
+import itertools
+import math
+import os
+import uuid
 from typing import Any, Callable
 
 import array_api_compat
 import dask
 import dask.array as da
+from dask.highlevelgraph import HighLevelGraph
 import numpy as np
 
 from . import _GENERIC, generic
@@ -53,14 +73,18 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     xp_meta = array_api_compat.array_namespace(_block_meta(x))
     probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts))
 
-    def run_block(block: Any, *block_consts: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        return generic.map_row_chunks(block, rows, fn, *block_consts)
-
     const_specs = _const_specs(consts)
+    # A partial of module functions, not a closure: Dask tokenizes a closure by pickling it
+    # (~2 ms each, most of the time of building a pass's graph).
     pairs = da.blockwise(
-        run_block, "i", x, "ij", *const_specs, concatenate=True, dtype=object, meta=_OBJECT_META
+        functools.partial(_run_block, rows=rows, fn=fn), "i", x, "ij", *const_specs, concatenate=True,
+        dtype=object, meta=_OBJECT_META,
     )
     return _unpack_pairs(pairs, x.chunks[0], x.numblocks[0], probe_rows, probe_totals)
+
+
+def _run_block(block: Any, *block_consts: Any, rows: int, fn: Callable[..., Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    return generic.map_row_chunks(block, rows, fn, *block_consts)
 
 
 def _probe_consts(consts: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -114,10 +138,52 @@ def _pick_total(pair: Any, j: int) -> Any:
 
 
 def while_loop(cond: Callable[[Any], Any], body: Callable[[Any], Any], state: Any) -> Any:
-    state = dask.persist(*state)
-    while bool(cond(state)):
-        state = dask.persist(*body(state))
+    """A Python loop over persisted states: each step is persisted together with its test
+    (one compute), and the test, already computed, is read back."""
+    state, flag = _persisted(state, cond(state))
+    while _read_flag(flag):
+        new_state = body(state)
+        state, flag = _persisted(new_state, cond(new_state))
     return state
+
+
+def _persisted(state: Any, flag: Any) -> tuple[tuple[Any, ...], Any]:
+    """``state`` and ``flag`` persisted in one compute (shared work done once)."""
+    if isinstance(flag, da.Array):
+        *state, flag = dask.persist(*state, flag)
+        return tuple(state), flag
+    return tuple(dask.persist(*state)), flag
+
+
+def _read_flag(flag: Any) -> bool:
+    """A flag's value: of a persisted one, read from its graph (its value there on local
+    schedulers, a future on a cluster) without another compute."""
+    if not isinstance(flag, da.Array):
+        return bool(flag)
+    keys = flag.__dask_keys__()
+    while isinstance(keys, list) and len(keys) == 1:
+        keys = keys[0]
+    graph = flag.__dask_graph__()
+    value = graph.get(keys) if hasattr(graph, "get") else None
+    if isinstance(value, (np.ndarray, np.generic, bool)):
+        return bool(value)
+    if value is not None and type(value).__name__ == "Future" and hasattr(value, "result"):
+        return bool(np.asarray(value.result()))
+    return bool(flag.compute())
+
+
+def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any) -> Any:
+    """One branch, chosen by reading ``pred``: the operands are persisted with it (one
+    compute), so that the pass that gave both (an assignment and its empty-cluster test)
+    is not run again for the branch's result."""
+    if not isinstance(pred, da.Array):
+        return true_fn(*operands) if bool(pred) else false_fn(*operands)
+    lazy = [i for i, a in enumerate(operands) if isinstance(a, da.Array)]
+    pred, *done = dask.persist(pred, *(operands[i] for i in lazy))
+    operands = list(operands)
+    for i, a in zip(lazy, done):
+        operands[i] = a
+    return true_fn(*operands) if _read_flag(pred) else false_fn(*operands)
 
 
 def checked(outputs: tuple[Any, ...], flag: Any, action: Callable[[], None]) -> tuple[Any, ...]:
@@ -191,8 +257,38 @@ def thin_svd(a: Any) -> tuple[Any, Any, Any]:
     return vh.T, s, u.T
 
 
+#: Dask config key: the most bytes ``persist`` keeps in memory (default: half of the
+#: cluster's worker memory, or of this machine's available memory without a cluster).
+PERSIST_BYTES_KEY = "xpcluster.persist-bytes"
+
+
 def persist(a: Any) -> Any:
+    """``a`` persisted when it fits in memory, else ``a`` itself: data larger than memory
+    is read again by each pass (persisting it would spill it or kill the workers)."""
+    if isinstance(a, da.Array) and not math.isnan(a.nbytes) and a.nbytes > persist_bytes():
+        return a
     return a.persist()
+
+
+def persist_bytes() -> int:
+    configured = dask.config.get(PERSIST_BYTES_KEY, None)
+    if configured is not None:
+        return int(configured)
+    try:  # a distributed cluster: its workers' memory
+        from distributed import default_client
+
+        workers = default_client().scheduler_info(n_workers=-1)["workers"].values()
+        total = sum(int(w.get("memory_limit") or 0) for w in workers)
+        if total > 0:
+            return total // 2
+    except Exception:  # no distributed, no client, or a client that cannot tell
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available) // 2
+    except Exception:  # pragma: no cover - psutil comes with distributed
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
 
 
 def max_magnitude(a: Any) -> Any:
@@ -229,10 +325,251 @@ def known_rows(a: Any) -> Any:
     return a
 
 
+# -- compiled: a numeric core as one NumPy task, when its arrays fit one worker ----------------
+
+#: Dask config key: the most bytes of Dask arrays a core may be given whole, in one task.
+GATHER_BYTES_KEY = "xpcluster.gather-bytes"
+#: Its default: data this small is read in well under a second by one worker, while one
+#: loop iteration as a graph costs ~0.1 s of graph building and scheduling.
+DEFAULT_GATHER_BYTES = 256 * 2**20
+
+
+def gather_bytes() -> int:
+    """The limit now in force (``dask.config.set({"xpcluster.gather-bytes": n})``; 0: never)."""
+    return int(dask.config.get(GATHER_BYTES_KEY, DEFAULT_GATHER_BYTES))
+
+
+def compiled(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """``fn`` as one task on NumPy when its Dask arrays are small, else ``fn`` itself.
+
+    A core's loops on Dask arrays build a graph for every iteration (each small array
+    operation a task: ~50 an iteration, ~0.5 ms each to build) and a ``while_loop``
+    computes every iteration (~0.1 s of scheduling whatever the data's size), which is all
+    of the time on in-memory data.  When the core's Dask arguments have NumPy blocks and
+    known shapes and hold together at most :func:`gather_bytes`, the call instead adds one
+    task to the graph, which runs the core with NumPy on the arguments, each joined from
+    its blocks (NumPy's capability layer shares the row blocks among its threads).  The
+    results are lazy Dask arrays (the call computes nothing; value checks fire inside the
+    task, when the results are computed) whose values are NumPy's, bit for bit.  Their
+    shapes come from a run of the core on the Dask arguments in which loops return their
+    initial state and branches are taken unread (:func:`_shape_probe`): it builds no
+    iteration and computes nothing.  Larger data, sparse rows, CuPy blocks and unknown
+    chunk sizes keep the per-block graph, whose loops go through :func:`while_loop`.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if "xp" not in kwargs or "caps" not in kwargs or not _gatherable(args, kwargs):
+            return fn(*args, **kwargs)
+        in_leaves, in_tree = _flatten((args, {k: v for k, v in kwargs.items() if k not in ("xp", "caps")}))
+        signature = _signature(fn, in_leaves, in_tree)
+        shapes = _SHAPES.get(signature) if signature is not None else None
+        if shapes is None:
+            shapes = _result_shapes(fn, args, kwargs)
+            if signature is not None:  # (False too: that core keeps the per-block graph)
+                if len(_SHAPES) >= _SHAPES_KEPT:
+                    _SHAPES.pop(next(iter(_SHAPES)))
+                _SHAPES[signature] = shapes
+        if shapes is False:
+            return fn(*args, **kwargs)
+        out_leaves, out_tree = shapes
+        lazy = [i for i, a in enumerate(in_leaves) if isinstance(a, da.Array)]
+        static = [None if i in lazy else a for i, a in enumerate(in_leaves)]
+        arrays = [i for i, a in enumerate(out_leaves) if isinstance(a, da.Array)]
+        # One task: blockwise with every index contracted hands it each array joined
+        # (a delayed call would drop persisted blocks' futures from the graph on a cluster).
+        specs: list[Any] = []
+        for j, i in enumerate(lazy):
+            specs += [_whole(in_leaves[i]), tuple(f"a{j}_{axis}" for axis in range(in_leaves[i].ndim))]
+        name = f"xpcluster-{getattr(fn, '__name__', 'core')}-{uuid.uuid4().hex}"  # (nothing tokenized)
+        packed = da.blockwise(_run_gathered, "", *specs, fn=fn, in_tree=in_tree, static=static, lazy=lazy,
+                              concatenate=True, dtype=object, meta=np.empty((), dtype=object), name=name)
+        results = list(out_leaves)
+        for j, i in enumerate(arrays):
+            a = out_leaves[i]
+            results[i] = da.map_blocks(_pick_output, packed, j, a.dtype, dtype=a.dtype, meta=a._meta, name=f"{name}-{j}",
+                                       chunks=tuple((s,) for s in a.shape), new_axis=list(range(a.ndim)) or None)
+        return _unflatten(out_tree, results)
+
+    return run
+
+
+#: Result shapes of recent calls, by signature (the cores' shapes follow their arguments'
+#: shapes and dtypes and their static values, as under ``jax.jit``).
+_SHAPES: dict[Any, Any] = {}
+_SHAPES_KEPT = 256
+
+
+def _signature(fn: Callable[..., Any], leaves: list[Any], tree: Any) -> Any:
+    """A hashable key of what the shapes of ``fn``'s results may depend on, or None."""
+    parts: list[Any] = []
+    for a in leaves:
+        if isinstance(a, (da.Array, np.ndarray, np.generic)):
+            parts.append(("array", type(a), tuple(a.shape), str(a.dtype)))
+        else:
+            try:
+                hash(a)
+            except TypeError:
+                return None
+            parts.append(("value", type(a), a))
+    try:
+        key = (fn, tuple(parts), _hashable_tree(tree))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _hashable_tree(tree: Any) -> Any:
+    if tree is None:
+        return None
+    kind, children = tree
+    if kind is dict:
+        return (dict, tuple((key, _hashable_tree(child)) for key, child in children))
+    return (kind, tuple(_hashable_tree(child) for child in children))
+
+
+def _result_shapes(fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+    """``(leaves, tree)`` of ``fn``'s results from a :func:`_shape_probe` run (the leaves
+    Dask arrays of the results' shapes, dtypes and block types, or None), or False when
+    they are not all that (the call then keeps the per-block graph)."""
+    try:
+        outputs = fn(*args, **{**kwargs, "caps": _shape_probe(kwargs["caps"])})
+    except Exception:  # a value read, or anything else placeholders cannot do: per-block graph
+        return False
+    leaves, tree = _flatten(outputs)
+    if not all(isinstance(a, da.Array) or a is None for a in leaves) or any(
+            isinstance(a, da.Array) and any(math.isnan(s) for s in a.shape) for a in leaves):
+        return False
+    return [None if a is None else _placeholder(a._meta, tuple((s,) for s in a.shape)) for a in leaves], tree
+
+
+def _gatherable(args: Any, kwargs: dict[str, Any]) -> bool:
+    leaves, _ = _flatten((args, kwargs))
+    arrays = [a for a in leaves if isinstance(a, da.Array)]
+    if not arrays or any(isinstance(a, DaskSparseRows) for a in leaves):
+        return False
+    if not all(isinstance(a._meta, np.ndarray) and not any(math.isnan(s) for s in a.shape) for a in arrays):
+        return False
+    return sum(a.nbytes for a in arrays) <= gather_bytes()
+
+
+def _shape_probe(caps: Any) -> Any:
+    """Capabilities for a run that only learns a core's result shapes: loops return their
+    initial state (a loop keeps its state's shapes), a branch is taken unread (both give
+    the same shapes) and a pass over row blocks gives placeholders of its results' shapes,
+    so no iteration's or pass's graph is built and nothing is computed."""
+    return caps.replace(while_loop=_initial_state, fori_loop=_initial_state_fori, cond=_unread_cond,
+                        compiled=_plain, map_row_chunks=_placeholder_map_row_chunks, read_bool=_no_read)
+
+
+class _NeedsValues(Exception):
+    """A core read a value while its shapes were probed: it keeps the per-block graph."""
+
+
+def _no_read(flag: Any) -> bool:
+    raise _NeedsValues()
+
+
+def _placeholder_map_row_chunks(x: Any, rows: int, fn: Callable[..., Any], *consts: Any):
+    """:func:`map_row_chunks`' results as placeholders of their shapes and dtypes (from
+    ``fn`` on a one-row block of zeros), for :func:`_shape_probe`."""
+    if isinstance(x, DaskSparseRows):
+        return _sparse_map_row_chunks(x, rows, fn, *consts)
+    consts = tuple(_whole(c) for c in consts)
+    xp_meta = array_api_compat.array_namespace(_block_meta(x))
+    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts))
+    per_row = tuple(_placeholder(p[:0], (x.chunks[0], *((s,) for s in p.shape[1:]))) for p in probe_rows)
+    totals = tuple(_placeholder(xp_meta.empty((0,) * p.ndim, dtype=p.dtype), tuple((s,) for s in p.shape))
+                   for p in probe_totals)
+    return per_row, totals
+
+
+def _placeholder(meta: Any, chunks: tuple[tuple[int, ...], ...]) -> Any:
+    """A Dask array of these chunks and ``meta``'s dtype and block type that is never
+    computed (its blocks are no tasks): built without tokenizing anything."""
+    name = f"xpcluster-placeholder-{next(_PLACEHOLDERS)}"
+    keys = itertools.product([name], *(range(len(c)) for c in chunks))
+    graph = HighLevelGraph.from_collections(name, {key: None for key in keys}, dependencies=())
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+_PLACEHOLDERS = itertools.count()
+
+
+def _initial_state(cond: Callable[[Any], Any], body: Callable[[Any], Any], state: Any) -> Any:
+    return tuple(state)
+
+
+def _initial_state_fori(lower: int, upper: int, body: Callable[[int, Any], Any], state: Any) -> Any:
+    return state
+
+
+def _unread_cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any) -> Any:
+    return false_fn(*operands)
+
+
+def _plain(fn: Callable[..., Any], static_argnames: tuple[str, ...] = ()) -> Callable[..., Any]:
+    return fn
+
+
+def _run_gathered(*values: Any, fn: Callable[..., Any], in_tree: Any, static: list[Any], lazy: list[int]) -> Any:
+    """The task: ``fn`` on NumPy (``values``: its Dask arguments, each joined); its array
+    results in a tuple."""
+    from . import numpy as numpy_backend
+
+    leaves = list(static)
+    for i, value in zip(lazy, values):
+        leaves[i] = value
+    args, kwargs = _unflatten(in_tree, leaves)
+    xp = array_api_compat.array_namespace(np.empty(0))
+    outputs = fn(*args, **kwargs, xp=xp, caps=numpy_backend.CAPABILITIES)
+    packed = np.empty((), dtype=object)
+    packed[()] = tuple(np.asarray(a) for a in _flatten(outputs)[0] if a is not None)
+    return packed
+
+
+def _pick_output(packed: Any, j: int, dtype: Any) -> Any:
+    return packed[()][j].astype(dtype, copy=False)
+
+
+def _flatten(tree: Any) -> tuple[list[Any], Any]:
+    """Leaves of nested tuples, lists, named tuples and dicts, and the structure to rebuild them."""
+    leaves: list[Any] = []
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, (tuple, list)) and not isinstance(node, da.Array):
+            return (type(node), [walk(child) for child in node])
+        if isinstance(node, dict):
+            return (dict, [(key, walk(child)) for key, child in node.items()])
+        leaves.append(node)
+        return None
+
+    return leaves, walk(tree)
+
+
+def _unflatten(structure: Any, leaves: list[Any]) -> Any:
+    it = iter(leaves)
+
+    def build(node: Any) -> Any:
+        if node is None:
+            return next(it)
+        kind, children = node
+        if kind is dict:
+            return {key: build(child) for key, child in children}
+        items = [build(child) for child in children]
+        if kind in (tuple, list):
+            return kind(items)
+        return kind(*items) if hasattr(kind, "_fields") else kind(items)
+
+    return build(structure)
+
+
 CAPABILITIES = _GENERIC.replace(
     name="dask",
     map_row_chunks=map_row_chunks,
     while_loop=while_loop,
+    cond=cond,
+    compiled=compiled,
     checked=checked,
     defers_checks=True,
     read_bool=read_bool,
@@ -245,6 +582,10 @@ CAPABILITIES = _GENERIC.replace(
     known_rows=known_rows,
     has_numpy_blocks=has_numpy_blocks,
     max_magnitude=max_magnitude,
+    # Row chunks inside a block with ~4 MiB score blocks: a block's pass of 250,000 x 16
+    # float32 rows, k=64, took 2.0x its reading time with chunks as large as the memory
+    # budget allows (17 MB score blocks), 1.3x so (measured, 2 cores, threads scheduler).
+    block_bytes=2**22,
 )
 
 

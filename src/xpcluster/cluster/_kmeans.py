@@ -891,8 +891,11 @@ class KMeans(_KMeansMixin):
     On JAX the whole run (seeding, the ``lax.while_loop`` of Lloyd iterations, the final
     assignment) is one compiled program; ``fit`` itself runs eagerly (it reads the inertia
     of each run to keep the best), while ``predict`` and ``transform`` also work inside
-    ``jax.jit``.  On Dask ``fit`` persists ``X`` and computes one small flag per
-    iteration; ``predict`` and ``transform`` compute nothing.
+    ``jax.jit``.  On Dask, data of NumPy blocks up to ``xpcluster.gather-bytes`` (Dask
+    config, 256 MiB by default) runs each numeric core as one task on the gathered
+    blocks; larger data keeps X persisted when it fits in memory and computes each Lloyd
+    step together with its small convergence flag (one pass over the data per
+    iteration).  ``predict`` and ``transform`` compute nothing.
 
     Examples
     --------

@@ -59,11 +59,17 @@ def matrix(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the tests): writes docs/benchmarks.md, .json and the scaling plot.
 
-    W1 and the W2 CPU variant against scikit-learn, SciPy, faiss and the GEMM floor, the
-    scaling sweep, W3 peak RSS and Dask beyond worker memory; then the sparse (TF-IDF) case,
-    benchmarks/sparse.py, which adds its section to the same files.  Pass arguments through
-    to suite.py, e.g. ``nox -s bench -- --only w1 --quick``.
+    W1, the W2 CPU variant and the small-k jobs against scikit-learn, SciPy, faiss and the
+    GEMM floor, the scaling sweep, W3 peak RSS and Dask beyond worker memory; then the
+    standalone benchmarks, each adding its section to the same files: the sparse (TF-IDF)
+    case, estimators with default settings, Dask fits, KMedians and KMedoids.  Pass
+    arguments through to suite.py, e.g. ``nox -s bench -- --only w1 --quick``.
     """
-    session.install("-e", ".[test]", "faiss-cpu", "matplotlib", "dask-ml")
+    session.install("-e", ".[test]", "faiss-cpu", "matplotlib", "dask-ml", "kmedoids")
     session.run("python", "benchmarks/suite.py", *session.posargs)
-    session.run("python", "benchmarks/sparse.py")
+    for script in STANDALONE_BENCHMARKS:
+        session.run("python", f"benchmarks/{script}")
+
+
+#: Benchmarks that write their own section of docs/benchmarks.md, run after suite.py.
+STANDALONE_BENCHMARKS = ["sparse.py", "estimators.py", "dask_fit.py", "kmedians.py", "kmedoids.py"]

@@ -125,6 +125,10 @@ def contenders(x: np.ndarray, c0: np.ndarray, iterations: int, which: set[str] |
         yield "xpcluster dask (4 blocks, threads)", dask_run
 
 
+#: Small k and d: where per-block costs beyond the product dominate (issue 15's table).
+SMALL_K_CONTENDERS = {"floor", "sklearn", "faiss", "numpy", "torch", "jax"}
+
+
 def speed_workload(name: str, n: int, d: int, k: int, iterations: int, repeat: int, which: set[str] | None = None) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, d), dtype=np.float32)
@@ -275,8 +279,9 @@ def write_report(results: dict[str, Any], out: pathlib.Path) -> None:
         "contenders did the same work.",
         "",
     ]
-    titles = {"w1": "W1 (CPU)", "w2": "W2, CPU variant"}
-    for key in ("w1", "w2"):
+    titles = {"w1": "W1 (CPU)", "w2": "W2, CPU variant", "smallk8": "Small k: 1M x 8, k=8",
+              "smallk16": "Small k: 500k x 16, k=16"}
+    for key in ("w1", "w2", "smallk8", "smallk16"):
         if key in results:
             lines += [f"## {titles[key]}", ""] + speed_table(results[key])
     if "scaling" in results:
@@ -303,7 +308,7 @@ def write_report(results: dict[str, Any], out: pathlib.Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="w1,w2,w3,scaling,dask")
+    parser.add_argument("--only", default="w1,w2,smallk,w3,scaling,dask")
     parser.add_argument("--quick", action="store_true", help="smaller sweep, fewer repeats")
     parser.add_argument("--out", default=str(HERE.parent / "docs"))
     args = parser.parse_args()
@@ -317,6 +322,9 @@ def main() -> None:
         results["w1"] = speed_workload("W1", 200_000, 32, 64, 20, repeat)
     if "w2" in only:
         results["w2"] = speed_workload("W2-CPU", 100_000, 128, 1024, 5, 1 if args.quick else 3)
+    if "smallk" in only:
+        results["smallk8"] = speed_workload("small k (d=8)", 1_000_000, 8, 8, 10, repeat, SMALL_K_CONTENDERS)
+        results["smallk16"] = speed_workload("small k (d=16)", 500_000, 16, 16, 10, repeat, SMALL_K_CONTENDERS)
     if "scaling" in only:
         results["scaling"] = scaling(args.quick)
         if plot_scaling(results["scaling"], out / "benchmarks_scaling.png"):

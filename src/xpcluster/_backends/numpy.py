@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _GENERIC, generic
+from .sparse import stored_values
 
 try:  # SciPy's sparse product is the fastest segment sum NumPy users have.
     from scipy import sparse as _sparse
@@ -60,11 +61,17 @@ def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None =
 
     ``argmin(axis=1)`` over short rows pays a per-row cost; with the product laid out as
     (k, m) the minimum over k is k contiguous vector passes, and the first index reaching
-    it is the largest of ``(k - j) * (score_j == min)`` in uint8 (k <= 255).
+    it is the largest of ``(k - j) * (score_j == min)`` in uint8.  That wins while a row
+    of scores is under 512 bytes (k < 128 in float32, k < 64 in float64, measured on
+    W1-like blocks); longer rows take ``argmin`` of the (m, k) product with the offset
+    added in place (a second m-by-k temporary per block cost page faults: 4x at k=256).
     """
     k = b.shape[1]
-    if k > 255 or a.shape[0] == 0:
-        return generic.nearest_index(a @ b if offset is None else a @ b + offset)
+    if k * np.result_type(a, b).itemsize >= 512 or a.shape[0] == 0:
+        scores = a @ b
+        if offset is not None:
+            scores += offset
+        return scores.argmin(axis=1).astype(np.int32)
     scores = b.T @ a.T
     if offset is not None:
         scores += offset[:, None]
@@ -80,6 +87,23 @@ def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None =
 
 
 _DESCENDING = np.arange(256, 0, -1, dtype=np.uint16).astype(np.uint8)  # 0 (=256), 255, ..., 1
+
+
+def max_magnitude(a: Any) -> Any:
+    """``generic.max_magnitude`` from the largest and smallest entries: two vectorised
+    reductions without ``abs``'s array-sized temporary (2.6x faster on 100,000 x 512)."""
+    a = stored_values(a)
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.size == 0:
+        return generic.max_magnitude(a)
+    return np.asarray(np.maximum(a.max(), -a.min()))  # NaN propagates through both
+
+
+def all_finite(a: Any) -> Any:
+    """``generic.all_finite`` as NaN/inf through the largest and smallest entries, without
+    ``isfinite``'s array-sized mask."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.size == 0:
+        return generic.all_finite(a)
+    return np.asarray(np.isfinite(a.max()) & np.isfinite(a.min()))
 
 
 def thread_count() -> int:
@@ -168,6 +192,8 @@ CAPABILITIES = _GENERIC.replace(
     parallel_map_row_chunks=parallel_map_row_chunks,
     concurrent_blocks=thread_count,
     nearest_of_product=nearest_of_product,
+    max_magnitude=max_magnitude,
+    all_finite=all_finite,
     # ~2 MiB score blocks (measured on W1 against 0.25-8 MiB: 2-4 MiB best). Far larger
     # blocks make every block's temporaries go through mmap/munmap, and the page faults
     # doubled W1's time; far smaller ones pay NumPy's per-call costs too often.

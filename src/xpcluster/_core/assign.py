@@ -79,7 +79,20 @@ def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None
     rows = memory_budget_bytes() // max(1, concurrency) // bytes_per_row
     if block_bytes is not None:
         rows = min(rows, max(256, block_bytes // (itemsize * k)))
-    return max(1, rows)
+    return unaliased_rows(max(1, rows))
+
+
+def unaliased_rows(rows: int) -> int:
+    """``rows`` (over 256) made an odd multiple of 32.
+
+    A (k, rows) product whose rows start a power-of-two number of bytes apart (k = 64 in
+    float32 gives 8,192 rows, 32 KiB) maps every row to the same cache sets: the product and
+    the passes over it took 1.3-1.5x longer than at 8,160 rows (measured on NumPy's BLAS).
+    """
+    if rows <= 256:
+        return rows
+    rows -= rows % 32
+    return rows - 32 if rows % 64 == 0 else rows
 
 
 def assign_labels(

@@ -112,6 +112,14 @@ def all_finite(a: Any) -> Any:
     return torch.isfinite(a.amax()) & torch.isfinite(a.amin())
 
 
+def max_magnitude(a: Any) -> Any:
+    """``generic.max_magnitude`` from the largest and smallest entries (NaN propagates
+    through both), without ``abs``'s array-sized temporary."""
+    if not isinstance(a, torch.Tensor) or a.layout != torch.strided or not a.dtype.is_floating_point or a.numel() == 0:
+        return generic.max_magnitude(a)
+    return torch.maximum(a.amax(), -a.amin())
+
+
 def cholesky(a: Any) -> Any:
     """The lower factor, NaN where the matrix is not positive definite (no host sync)."""
     factor, info = torch.linalg.cholesky_ex(a)
@@ -119,7 +127,8 @@ def cholesky(a: Any) -> Any:
 
 
 CAPABILITIES = _GENERIC.replace(
-    name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite, bincount=bincount
+    name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite, bincount=bincount,
+    max_magnitude=max_magnitude,
 )
 
 #: Passes over CPU tensors: NumPy's threaded blocks, sized as NumPy's are.

@@ -82,6 +82,23 @@ def rows_per_chunk(k: int, d: int, itemsize: int, block_bytes: int | None = None
     return unaliased_rows(max(1, rows))
 
 
+def even_rows(n: int, rows: int) -> int:
+    """Rows per block that split ``n`` rows into as many blocks as ``rows`` does, of about
+    equal size (an odd multiple of 32, so up to 63 rows over ``rows``).
+
+    100,000 rows in blocks of 32,736 made three full blocks and a sliver, so one of two
+    threads did twice the other's work; four blocks of 25,056 share evenly.  The split
+    depends on ``n`` and the budget only, never on the number of threads, so the results
+    do not either.
+    """
+    if rows >= n or rows <= 256:
+        return rows
+    blocks = -(-n // rows)
+    rows = -(-n // blocks)
+    rows += -rows % 32
+    return rows + 32 if rows % 64 == 0 else rows
+
+
 def unaliased_rows(rows: int) -> int:
     """``rows`` (over 256) made an odd multiple of 32.
 
@@ -151,7 +168,7 @@ def assign_labels(
     half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
     half_sq_norms = xp.where(usable, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
     # Blocks sized for the backend's concurrent blocks, so its threads can share them.
-    rows = rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks())
+    rows = even_rows(n, rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks()))
     map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
     if weights is not None or with_inertia:
         return _assign_weighted(

@@ -116,6 +116,19 @@ class Capabilities:
         kernels are faster for them, its array outputs (a tuple or one array) turned back
         into the backend's arrays (PyTorch CPU tensors: NumPy); for whole-array steps
         outside the row passes (k-medians' median update).  None: ``fn(*arrays)``.
+    column_nearest : callable
+        ``column_nearest(scores) -> (index, minimum)``: per column of a (k, m) score block,
+        the first row holding its minimum (int32) and that minimum.
+    put_rows : callable
+        ``put_rows(a, index, values) -> a'``: ``a`` with the entries at the sorted indices
+        ``index`` of its last axis replaced by ``values`` (whose last axis matches
+        ``index``); eager backends may update ``a`` in place (callers pass arrays they own).
+    compacts_rows : callable
+        ``compacts_rows(x) -> bool``: whether passes over ``x`` may select rows by a
+        data-dependent mask (``nonzero`` then ``take``) at no more than that selection's
+        cost, and give ``map_row_chunks`` :class:`generic.RowAligned` constants: eager
+        arrays (the bounded ``algorithm='elkan'`` loop).  False under a trace and on lazy
+        backends, whose shapes must be known before the values are.
     specialise : callable or None
         ``specialise(x) -> Capabilities``: the record for passes over the dense array ``x``
         on its device, when that differs from the namespace's (PyTorch CPU tensors run
@@ -152,6 +165,9 @@ class Capabilities:
     parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
     bincount: Callable[[Any, int], Any] = generic.bincount
     call_on_views: Callable[..., Any] | None = None
+    column_nearest: Callable[[Any], tuple[Any, Any]] = generic.column_nearest
+    put_rows: Callable[[Any, Any, Any], Any] = generic.put_rows
+    compacts_rows: Callable[[Any], bool] = generic.compacts_rows
     specialise: Callable[[Any], "Capabilities"] | None = None
 
     def for_data(self, x: Any) -> "Capabilities":

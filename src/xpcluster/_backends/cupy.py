@@ -19,4 +19,12 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return sums, counts
 
 
-CAPABILITIES = _GENERIC.replace(name="cupy", segment_sums=segment_sums)
+def _put_rows(a: Any, index: Any, values: Any) -> Any:
+    a[..., index] = values
+    return a
+
+
+CAPABILITIES = _GENERIC.replace(
+    name="cupy", segment_sums=segment_sums,
+    put_rows=_put_rows,  # in place, as NumPy's (the bounded loop owns its arrays)
+)

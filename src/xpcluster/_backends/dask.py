@@ -567,6 +567,7 @@ def _unflatten(structure: Any, leaves: list[Any]) -> Any:
 CAPABILITIES = _GENERIC.replace(
     name="dask",
     map_row_chunks=map_row_chunks,
+    compacts_rows=lambda x: False,  # lazy: sizes are known only once computed
     while_loop=while_loop,
     cond=cond,
     compiled=compiled,

@@ -1,7 +1,7 @@
 """Standard-only defaults of the capability layer: eager execution, Python loops."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import array_api_compat
 import numpy as np
@@ -21,6 +21,44 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
     return xp.matmul(xp.matrix_transpose(one_hot), values), xp.sum(one_hot, axis=0)
 
 
+class RowAligned(NamedTuple):
+    """A constant of ``map_row_chunks`` with one entry per row of ``x``: each block gets its
+    own rows of it (eager backends: the generic loop, NumPy's threads, PyTorch CPU)."""
+
+    array: Any
+
+
+def block_args(consts: tuple[Any, ...], start: int, stop: int) -> tuple[Any, ...]:
+    """``consts`` for the block of rows ``start:stop`` (:class:`RowAligned` ones sliced)."""
+    return tuple(c.array[start:stop, ...] if isinstance(c, RowAligned) else c for c in consts)
+
+
+def column_nearest(scores: Any) -> tuple[Any, Any]:
+    xp = array_api_compat.array_namespace(scores)
+    return xp.astype(xp.argmin(scores, axis=0), xp.int32), xp.min(scores, axis=0)
+
+
+def put_rows(a: Any, index: Any, values: Any) -> Any:
+    """``a`` with its entries at the sorted ``index`` along the last axis replaced by
+    ``values``: each entry reads its position among them (the standard has no scatter)."""
+    xp = array_api_compat.array_namespace(a)
+    chosen = _mask_of(index, a.shape[-1], xp=xp, device=array_api_compat.device(a))
+    position = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, min=0)
+    return xp.where(chosen, xp.take(values, position, axis=values.ndim - 1), a)
+
+
+def _mask_of(index: Any, n: int, *, xp: Any, device: Any) -> Any:
+    """(n,) boolean: which of ``0 .. n-1`` are in the sorted ``index``."""
+    if index.shape[0] == 0:
+        return xp.zeros((n,), dtype=xp.bool, device=device)
+    at = xp.clip(xp.searchsorted(index, xp.arange(n, dtype=index.dtype, device=device)), max=index.shape[0] - 1)
+    return xp.take(index, at) == xp.arange(n, dtype=index.dtype, device=device)
+
+
+def compacts_rows(x: Any) -> bool:
+    return not is_traced(x)
+
+
 def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):
     xp = array_api_compat.array_namespace(x)
     n = x.shape[0]
@@ -29,7 +67,8 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     # An empty input (a Dask block a boolean mask emptied) still goes through ``fn`` once,
     # so that its per-row outputs and totals exist, with zero rows and zero sums.
     for start in range(0, n, rows) if n > 0 else (0,):
-        per_row, partial = fn(x[start : min(start + rows, n), ...], *consts)
+        stop = min(start + rows, n)
+        per_row, partial = fn(x[start:stop, ...], *block_args(consts, start, stop))
         per_row_parts.append(per_row)
         totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))
     joined = tuple(

@@ -145,6 +145,7 @@ CAPABILITIES = _GENERIC.replace(
     segment_sums=segment_sums,
     bincount=bincount,
     map_row_chunks=map_row_chunks,
+    compacts_rows=lambda x: False,  # eager JAX would compile its programs for each new row count
     fori_loop=lax.fori_loop,
     while_loop=lax.while_loop,
     cond=lax.cond,

@@ -75,15 +75,35 @@ def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None =
     scores = b.T @ a.T
     if offset is not None:
         scores += offset[:, None]
+    return _first_minimum(scores, scores.min(axis=0))
+
+
+def column_nearest(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``generic.column_nearest``: column minima, and their first rows by the uint8 rule of
+    :func:`nearest_of_product` (k <= 255; ``argmin`` otherwise)."""
     best = scores.min(axis=0)
+    if scores.shape[0] > 255 or scores.shape[1] == 0:
+        return scores.argmin(axis=0).astype(np.int32), best
+    return _first_minimum(scores, best), best
+
+
+def _first_minimum(scores: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """The first row of each column of ``scores`` (k <= 255 rows) equal to ``best``."""
+    k = scores.shape[0]
     hits = (scores == best).view(np.uint8)
     hits *= _DESCENDING[256 - k :, None]
     first = hits.max(axis=0)
     labels = k - first.astype(np.int32)
-    if not first.all():  # rows with a NaN score: NumPy's argmin picks the first NaN
+    if not first.all():  # columns with a NaN score: NumPy's argmin picks the first NaN
         missing = first == 0
         labels[missing] = scores[:, missing].argmin(axis=0)
     return labels
+
+
+def put_rows(a: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``generic.put_rows`` in place: ``a[..., index] = values`` (the caller owns ``a``)."""
+    a[..., index] = values
+    return a
 
 
 _DESCENDING = np.arange(256, 0, -1, dtype=np.uint16).astype(np.uint8)  # 0 (=256), 255, ..., 1
@@ -178,7 +198,8 @@ def parallel_map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any
     with controller.limit(limits=1, user_api="blas"):
         # Results arrive in block order; each block's totals are added (and dropped) as
         # it arrives, so only the blocks in flight hold theirs.
-        for per_row, partial in pool.map(lambda start: fn(x[start : start + rows], *consts), starts):
+        blocks = pool.map(lambda start: fn(x[start : start + rows], *generic.block_args(consts, start, start + rows)), starts)
+        for per_row, partial in blocks:
             per_row_parts.append(per_row)
             totals = partial if totals is None else tuple(t + p for t, p in zip(totals, partial))
     joined = tuple(np.concatenate(parts) for parts in zip(*per_row_parts))
@@ -194,6 +215,8 @@ CAPABILITIES = _GENERIC.replace(
     nearest_of_product=nearest_of_product,
     max_magnitude=max_magnitude,
     all_finite=all_finite,
+    column_nearest=column_nearest,
+    put_rows=put_rows,
     # ~2 MiB score blocks (measured on W1 against 0.25-8 MiB: 2-4 MiB best). Far larger
     # blocks make every block's temporaries go through mmap/munmap, and the page faults
     # doubled W1's time; far smaller ones pay NumPy's per-call costs too often.

@@ -37,6 +37,12 @@ def _views(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """NumPy views of the tensors among ``args`` (others as they are), None if one has none."""
     out = []
     for a in args:
+        if isinstance(a, generic.RowAligned):
+            inner = _views((a.array,))
+            if inner is None:
+                return None
+            out.append(generic.RowAligned(inner[0]))
+            continue
         if isinstance(a, torch.Tensor):
             if not _numpy_view_ok(a):
                 return None
@@ -129,6 +135,8 @@ def cholesky(a: Any) -> Any:
 CAPABILITIES = _GENERIC.replace(
     name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite, bincount=bincount,
     max_magnitude=max_magnitude,
+    compacts_rows=lambda x: not _compiling(),  # a traced nonzero breaks the graph
+    put_rows=_numpy_backend.put_rows,  # ``a[..., index] = values`` is PyTorch's in-place put too
 )
 
 #: Passes over CPU tensors: NumPy's threaded blocks, sized as NumPy's are.

@@ -1,0 +1,172 @@
+"""KMeans(algorithm='elkan'): the bounded loop gives Lloyd's answer exactly, on every backend."""
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xpcluster
+import xpcluster._core.bounds as bounds
+import xpcluster.cluster._kmeans as kmeans_module
+from xpcluster._backends import capabilities_for, generic
+from xpcluster.cluster import KMeans
+from backends import to_numpy
+
+
+def blobs(n=600, d=4, k=6, seed=0, dtype=np.float64, spread=1.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(k, d))
+    return (centres[rng.integers(0, k, size=n)] + spread * rng.normal(size=(n, d))).astype(dtype)
+
+
+@pytest.fixture
+def scored():
+    """The fraction of rows the bounded loop scored in each iteration of the fits in a test."""
+    fractions = []
+    original = bounds.bounded_lloyd
+
+    def recording(*args, **kwargs):
+        return original(*args, **{**kwargs, "stats": fractions})
+
+    kmeans_module.bounded_lloyd = recording
+    try:
+        yield fractions
+    finally:
+        kmeans_module.bounded_lloyd = original
+
+
+def assert_same_fit(a, b):
+    np.testing.assert_array_equal(to_numpy(a.labels_), to_numpy(b.labels_))
+    np.testing.assert_array_equal(to_numpy(a.cluster_centers_), to_numpy(b.cluster_centers_))
+    assert a.n_iter_ == b.n_iter_
+    assert a.inertia_ == b.inertia_
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elkan_is_lloyd_bit_for_bit_on_every_backend(xp, backend, dtype, scored):
+    data = blobs(dtype=dtype, k=12, spread=1.5)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, size=data.shape[0])
+    x = xp.asarray(data)
+    for weights in (None, xp.asarray(w)):
+        lloyd = KMeans(12, random_state=0, n_init=2, algorithm="lloyd").fit(x, sample_weight=weights)
+        elkan = KMeans(12, random_state=0, n_init=2, algorithm="elkan").fit(x, sample_weight=weights)
+        assert_same_fit(elkan, lloyd)
+        assert elkan.n_iter_ > 2
+    if backend.startswith("jax"):
+        assert scored == []  # traced arrays run Lloyd's loop
+    elif backend.startswith("dask"):
+        pass  # small data runs the NumPy core in one task (bounded); larger, Lloyd's lazy loop
+    else:
+        # The bounds really prune: after the first iterations most rows are not scored.
+        assert scored[0] == 1.0 and min(scored) < 0.5
+
+
+def test_bounds_prune_most_rows_once_settled(scored):
+    data = blobs(n=3000, d=8, k=20, spread=1.5)
+    lloyd = KMeans(20, random_state=1, n_init=1, tol=0).fit(data)
+    elkan = KMeans(20, random_state=1, n_init=1, tol=0, algorithm="elkan").fit(data)
+    assert_same_fit(elkan, lloyd)
+    assert len(scored) == elkan.n_iter_ > 4
+    assert np.median(scored[2:]) < 0.1
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 7, 20])
+def test_every_group_count_gives_lloyds_answer(groups):
+    data = blobs(n=800, d=5, k=20, seed=4, spread=2.0)
+    lloyd = KMeans(20, random_state=2, n_init=1).fit(data)
+    original = bounds.bounded_lloyd
+    kmeans_module.bounded_lloyd = functools.partial(original, groups=groups)
+    try:
+        elkan = KMeans(20, random_state=2, n_init=1, algorithm="elkan").fit(data)
+    finally:
+        kmeans_module.bounded_lloyd = original
+    assert_same_fit(elkan, lloyd)
+
+
+def test_empty_clusters_and_far_starts(xp):
+    """Relocated centres jump far: their drift loosens every bound, and the answer holds."""
+    data = blobs(n=300, d=3, k=4, seed=5)
+    start = np.concatenate([data[:2], [[1e3, 1e3, 1e3], [-1e3, 0.0, 0.0], [0.0, 5e2, 0.0]]])
+    x = xp.asarray(data)
+    lloyd = KMeans(5, init=xp.asarray(start), max_iter=60).fit(x)
+    elkan = KMeans(5, init=xp.asarray(start), max_iter=60, algorithm="elkan").fit(x)
+    assert_same_fit(elkan, lloyd)
+    assert np.bincount(to_numpy(elkan.labels_), minlength=5).min() > 0
+
+
+def test_exact_ties_go_to_the_lowest_index():
+    """Integer data with duplicated points and centres equidistant from them."""
+    rng = np.random.default_rng(6)
+    data = rng.integers(-3, 4, size=(400, 2)).astype(np.float64)
+    start = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.0, -2.0], [3.0, 3.0]])
+    lloyd = KMeans(5, init=start, max_iter=100).fit(data)
+    elkan = KMeans(5, init=start, max_iter=100, algorithm="elkan").fit(data)
+    assert_same_fit(elkan, lloyd)
+
+
+def test_far_from_the_origin_in_float32():
+    """Rows far from the origin: the expansion's rounding is large, the slack covers it."""
+    data = blobs(n=2000, d=16, k=10, seed=7, dtype=np.float32, spread=3.0) + np.float32(3e3)
+    lloyd = KMeans(10, random_state=0, n_init=1).fit(data)
+    elkan = KMeans(10, random_state=0, n_init=1, algorithm="elkan").fit(data)
+    assert_same_fit(elkan, lloyd)
+
+
+def test_data_larger_than_the_budget_takes_the_unprepared_path():
+    data = blobs(n=2000, d=6, k=8, seed=8, spread=2.0)
+    with xpcluster.memory_budget(20_000):  # too small to lay the rows out once
+        lloyd = KMeans(8, random_state=0, n_init=1).fit(data)
+        elkan = KMeans(8, random_state=0, n_init=1, algorithm="elkan").fit(data)
+    assert_same_fit(elkan, lloyd)
+
+
+def test_input_is_not_mutated(xp, backend):
+    data = blobs(n=200, k=5)
+    x = xp.asarray(data)
+    KMeans(5, random_state=0, n_init=1, algorithm="elkan").fit(x)
+    np.testing.assert_array_equal(to_numpy(x), data)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(10, 200),
+    d=st.integers(1, 6),
+    k=st.integers(2, 12),
+    rounded=st.booleans(),
+    weighted=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_property_elkan_equals_lloyd(seed, n, d, k, rounded, weighted, dtype):
+    rng = np.random.default_rng(seed)
+    k = min(k, n)
+    data = rng.normal(scale=rng.uniform(0.1, 10.0), size=(n, d)) + rng.normal(size=(max(1, k // 2), d))[
+        rng.integers(0, max(1, k // 2), size=n)] * 5
+    if rounded:  # many exact ties and duplicate points
+        data = np.round(data)
+    data = data.astype(dtype)
+    w = rng.uniform(0.1, 3.0, size=n) if weighted else None
+    lloyd = KMeans(k, random_state=seed, n_init=1).fit(data, sample_weight=w)
+    elkan = KMeans(k, random_state=seed, n_init=1, algorithm="elkan").fit(data, sample_weight=w)
+    assert_same_fit(elkan, lloyd)
+
+
+def test_put_rows_and_column_nearest_agree_with_the_standard_versions(xp):
+    caps = capabilities_for(xp)
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=(3, 50))
+    index = np.sort(rng.choice(50, 17, replace=False))
+    values = rng.normal(size=(3, 17))
+    expected = base.copy()
+    expected[:, index] = values
+    for put in (caps.put_rows, generic.put_rows):
+        owned = xp.zeros((3, 50), dtype=xp.float64) + xp.asarray(base)  # an array the caller owns
+        got = put(owned, xp.asarray(index), xp.asarray(values))
+        np.testing.assert_array_equal(to_numpy(got), expected)
+    scores = np.round(rng.normal(size=(7, 40)))  # ties within columns
+    scores[3, 5] = np.nan
+    for nearest in (caps.column_nearest, generic.column_nearest):
+        labels, best = nearest(xp.asarray(scores))
+        np.testing.assert_array_equal(to_numpy(labels), np.argmin(scores, axis=0))
+        np.testing.assert_array_equal(to_numpy(best), np.min(scores, axis=0))

@@ -170,3 +170,26 @@ def test_put_rows_and_column_nearest_agree_with_the_standard_versions(xp):
         labels, best = nearest(xp.asarray(scores))
         np.testing.assert_array_equal(to_numpy(labels), np.argmin(scores, axis=0))
         np.testing.assert_array_equal(to_numpy(best), np.min(scores, axis=0))
+
+
+def test_data_without_clusters_gives_the_bounds_up_for_lloyds_iterations():
+    """Noise: most rows fail their bounds; after GIVE_UP_AFTER such iterations the loop runs
+    Lloyd's own iterations to the end, and the answer is Lloyd's."""
+    data = np.random.default_rng(11).normal(size=(4000, 6)).astype(np.float32)
+    lloyd = KMeans(5, random_state=0, n_init=1, tol=0, max_iter=60).fit(data)
+    plain_steps = []
+    original = bounds.bounded_lloyd
+
+    def counting(*args, lloyd_step, **kwargs):
+        def step(*a):
+            plain_steps.append(1)
+            return lloyd_step(*a)
+        return original(*args, lloyd_step=step, **kwargs)
+
+    kmeans_module.bounded_lloyd = counting
+    try:
+        elkan = KMeans(5, random_state=0, n_init=1, tol=0, max_iter=60, algorithm="elkan").fit(data)
+    finally:
+        kmeans_module.bounded_lloyd = original
+    assert_same_fit(elkan, lloyd)
+    assert len(plain_steps) == elkan.n_iter_ - bounds.GIVE_UP_AFTER  # the first pass counts as one

@@ -119,6 +119,10 @@ class Capabilities:
     column_nearest : callable
         ``column_nearest(scores) -> (index, minimum)``: per column of a (k, m) score block,
         the first row holding its minimum (int32) and that minimum.
+    exclude_own : callable
+        ``exclude_own(scores, labels) -> scores'``: a (k, m) score block with entry
+        ``labels[j]`` of each column ``j`` set to +inf; eager backends may write into
+        ``scores`` (callers pass a temporary they own).
     put_rows : callable
         ``put_rows(a, index, values) -> a'``: ``a`` with the entries at the sorted indices
         ``index`` of its last axis replaced by ``values`` (whose last axis matches
@@ -167,6 +171,7 @@ class Capabilities:
     call_on_views: Callable[..., Any] | None = None
     column_nearest: Callable[[Any], tuple[Any, Any]] = generic.column_nearest
     put_rows: Callable[[Any, Any, Any], Any] = generic.put_rows
+    exclude_own: Callable[[Any, Any], Any] = generic.exclude_own
     compacts_rows: Callable[[Any], bool] = generic.compacts_rows
     specialise: Callable[[Any], "Capabilities"] | None = None
 

@@ -1,6 +1,7 @@
 """Standard-only defaults of the capability layer: eager execution, Python loops."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import array_api_compat
@@ -36,6 +37,12 @@ def block_args(consts: tuple[Any, ...], start: int, stop: int) -> tuple[Any, ...
 def column_nearest(scores: Any) -> tuple[Any, Any]:
     xp = array_api_compat.array_namespace(scores)
     return xp.astype(xp.argmin(scores, axis=0), xp.int32), xp.min(scores, axis=0)
+
+
+def exclude_own(scores: Any, labels: Any) -> Any:
+    xp = array_api_compat.array_namespace(scores)
+    rows = xp.arange(scores.shape[0], dtype=labels.dtype, device=array_api_compat.device(scores))
+    return xp.where(rows[:, None] == labels[None, :], math.inf, scores)
 
 
 def put_rows(a: Any, index: Any, values: Any) -> Any:

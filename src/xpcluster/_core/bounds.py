@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 
@@ -56,12 +56,40 @@ def group_count(k: int, d: int) -> int:
     return 1
 
 
+#: Iterations in a row scoring more than FULL_PASS_FRACTION of the rows after which the
+#: loop gives the bounds up for Lloyd's iterations.
+GIVE_UP_AFTER = 3
+
+#: Past this fraction of rows to score, one pass scores every row and sums them too (as
+#: Lloyd's pass does), instead of gathering the rows and summing in a pass of its own.
+FULL_PASS_FRACTION = 0.5
+
+
+class _Rows(NamedTuple):
+    """The rows as the loop's passes read them, laid out as Lloyd's pass lays them out.
+
+    ``kind`` "shifted": ``data`` is :func:`prepare_rows`' ``x - o`` (then a column of ones
+    when it fits), summed as is and moved back by the origin; "weighted": ``[x, w]``;
+    "plain": ``x``."""
+
+    data: Any
+    kind: str
+    d: int
+
+
 def bounded_lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int, xp: Any, caps: Any,
-                  relocate: Any, groups: int | None = None, stats: list | None = None) -> tuple[Any, Any]:
+                  relocate: Any, lloyd_step: Any, prepared: Any = "compute", groups: int | None = None,
+                  stats: list | None = None) -> tuple[Any, Any]:
     """Lloyd iterations from ``centers`` with bounds; returns ``(centers, n_iter)`` equal to
     Lloyd's (see the module docstring).  ``relocate`` is the estimator's empty-cluster rule,
-    ``relocate(x, weights, centers, labels, sums, mass) -> (sums, mass, labels)``.  When
-    ``stats`` is a list, the fraction of rows scored in each iteration is appended to it.
+    ``relocate(x, weights, centers, labels, sums, mass) -> (sums, mass, labels)``, and
+    ``lloyd_step(centers, previous_labels) -> (centers, labels, unchanged, shift)`` its
+    plain Lloyd iteration: when the bounds fail for most rows :data:`GIVE_UP_AFTER`
+    iterations in a row (data without clusters), keeping them costs more than they save,
+    and the loop finishes with Lloyd's own iterations (the same answer).  When ``stats``
+    is a list, the fraction of rows scored in each iteration is appended to it (1.0 for
+    Lloyd's iterations).  ``prepared`` is :func:`prepare_rows`' result for ``x`` and
+    ``centers[0:1]`` when the caller has it (``lloyd_step``'s), made here otherwise.
     """
     n, d = x.shape
     k = centers.shape[0]
@@ -69,8 +97,15 @@ def bounded_lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int
     groups = group_count(k, d) if groups is None else max(1, min(int(groups), k))
     itemsize = xp.finfo(x.dtype).bits // 8
     device = array_api_compat.device(x)
-    prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
+    if isinstance(prepared, str):  # the caller's prepare_rows result (or None) when given
+        prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
     origin = centers[0:1, :] if prepared is None else prepared.origin
+    if weights is not None:
+        rows = _Rows(xp.concat([x, xp.astype(weights, x.dtype)[:, None]], axis=1), "weighted", d)
+    elif prepared is not None:
+        rows = _Rows(prepared.rows, "shifted", d)
+    else:
+        rows = _Rows(x, "plain", d)
     map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
     # Lloyd's row blocks for the sums (assign_labels' partition, so its sums bit for bit).
     sum_rows = even_rows(n, rows_per_chunk(k, d, itemsize, caps.block_bytes, caps.concurrent_blocks()))
@@ -80,30 +115,64 @@ def bounded_lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int
     # fixed origin: |x - o'| <= |x - o| + 2R).  As a distance it is at most
     # sqrt(gamma) |x - o| + sqrt(gamma) R: a fixed part per row and one per iteration.
     gamma = 4.0 * (d + 2) * float(xp.finfo(x.dtype).eps) * (1 if prepared is not None else 16)
-    row_slack = math.sqrt(gamma) * xp.sqrt(_row_sq_norms(x, origin, map_rows, sum_rows))
+    row_slack = math.sqrt(gamma) * xp.sqrt(map_rows(rows.data, sum_rows, _sq_norms_block, origin, rows.kind, d)[0][0])
+    options = {"groups": groups, "kind": rows.kind, "d": d, "k": k}
 
     labels = upper = lower = None
     n_iter = 0
+    crowded = 0  # iterations in a row that scored most rows
     while n_iter < max_iter:
+        if crowded >= GIVE_UP_AFTER:
+            centers, labels, unchanged, shift = lloyd_step(centers, labels)
+            n_iter += 1
+            if stats is not None:
+                stats.append(1.0)
+            if caps.read_bool(unchanged | (shift <= tol)):
+                break
+            continue
         shifted = centers - origin
         usable = xp.all(xp.isfinite(centers), axis=1)
         safe = xp.where(usable[:, None], shifted, xp.zeros_like(shifted))
         half_sq = xp.where(usable, 0.5 * xp.sum(safe * safe, axis=1), xp.full((k,), math.inf, dtype=x.dtype, device=device))
         radius_sq = xp.max(xp.where(usable, 2 * half_sq, xp.zeros_like(half_sq)))
         centre_slack = math.sqrt(gamma) * xp.sqrt(radius_sq)
-        if labels is None:
-            active = None
-        else:
+        consts = (origin, safe, half_sq, centre_slack)
+        index = count = None
+        if labels is not None:
             closest = lower[0, :] if groups == 1 else xp.min(lower, axis=0)
             # The rows whose bounds prove no gap beyond the rounding; NaN bounds (a centre
             # went non-finite) are active too.
-            active = ~(closest - upper > row_slack + centre_slack)
-        labels, upper, lower, scored, changed = _rescore(
-            x, origin, safe, half_sq, row_slack, centre_slack, active, labels, upper, lower,
-            groups=groups, rows=score_rows, map_rows=map_rows, xp=xp, caps=caps)
+            index = xp.nonzero(~(closest - upper > row_slack + centre_slack))[0]
+            count = int(index.shape[0])
+        if count is None or count > FULL_PASS_FRACTION * n:
+            # Every row scored, and summed in the same pass (Lloyd's blocks).
+            per_row, totals = map_rows(rows.data, sum_rows, functools.partial(_score_block, with_sums=True, **options),
+                                       *consts, RowAligned(row_slack))
+            changed = True if labels is None else xp.any(per_row[0] != labels)
+            labels, upper, lower = per_row[0], per_row[1], xp.stack(per_row[2:], axis=0)
+            scored = n
+            crowded += 1
+        else:
+            crowded = 0
+            scored = count
+            if count:
+                # At least one block per thread, so that they share the rows.
+                gathered_rows = min(score_rows, max(256, -(-count // max(1, caps.concurrent_blocks()))))
+                per_row, _ = map_rows(caps.take_rows(rows.data, index), gathered_rows,
+                                      functools.partial(_score_block, with_sums=False, **options),
+                                      *consts, RowAligned(xp.take(row_slack, index)))
+                # Only rescored rows can change label (Lloyd's "labels unchanged" test, on them).
+                changed = xp.any(per_row[0] != xp.take(labels, index))
+                labels = caps.put_rows(labels, index, per_row[0])
+                upper = caps.put_rows(upper, index, per_row[1])
+                lower = caps.put_rows(lower, index, xp.stack(per_row[2:], axis=0))
+            else:
+                changed = False
+            totals = map_rows(rows.data, sum_rows, functools.partial(_sums_block, kind=rows.kind, d=d, k=k),
+                              RowAligned(labels))[1]
         if stats is not None:
             stats.append(scored / max(n, 1))
-        sums, counts = _lloyd_sums(x, weights, labels, prepared, origin, k, sum_rows, map_rows, xp=xp)
+        sums, counts = _lloyd_totals(totals, rows, origin, xp=xp)
         mass = xp.astype(counts, sums.dtype)
         sums, mass, labels = relocate(x, weights, centers, labels, sums, mass)
         new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
@@ -120,14 +189,16 @@ def bounded_lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int
     return centers, xp.asarray(n_iter, dtype=xp.int32, device=device)
 
 
-def _row_sq_norms(x: Any, origin: Any, map_rows: Any, rows: int) -> Any:
-    return map_rows(x, rows, _sq_norms_block, origin)[0][0]
+def _points(block: Any, origin: Any, kind: str, d: int) -> Any:
+    """A block's rows less the origin, as Lloyd's pass computes them."""
+    return block if kind == "shifted" and block.shape[1] == d else (
+        block[:, :d] if kind == "shifted" else block[:, :d] - origin)
 
 
-def _sq_norms_block(block: Any, origin: Any) -> tuple[tuple[Any], tuple[()]]:
+def _sq_norms_block(block: Any, origin: Any, kind: str, d: int) -> tuple[tuple[Any], tuple[()]]:
     bxp = array_api_compat.array_namespace(block)
-    shifted = block - origin
-    return (bxp.sum(shifted * shifted, axis=1),), ()
+    points = _points(block, origin, kind, d)
+    return (bxp.sum(points * points, axis=1),), ()
 
 
 def _group_max(values: Any, groups: int, *, xp: Any) -> Any:
@@ -139,37 +210,11 @@ def _group_max(values: Any, groups: int, *, xp: Any) -> Any:
     return xp.max(xp.reshape(padded, (groups, width)), axis=1)
 
 
-def _rescore(x: Any, origin: Any, shifted: Any, half_sq: Any, row_slack: Any, centre_slack: Any, active: Any,
-             labels: Any, upper: Any, lower: Any, *, groups: int, rows: int, map_rows: Any, xp: Any,
-             caps: Any) -> tuple[Any, Any, Any, int, Any]:
-    """Labels, upper bounds (n,) and lower bounds (groups, n) made tight for the ``active``
-    rows (all rows when None), the others kept; the number of rows scored, and whether a
-    label changed (0-d; true for the first assignment)."""
-    n = x.shape[0]
-    process = functools.partial(_score_block, groups=groups)
-    if active is None:
-        per_row, _ = map_rows(x, rows, process, origin, shifted, half_sq, centre_slack, RowAligned(row_slack))
-        return per_row[0], per_row[1], xp.stack(per_row[2:], axis=0), n, True
-    index = xp.nonzero(active)[0]
-    count = int(index.shape[0])
-    if count == 0:
-        return labels, upper, lower, 0, False
-    picked = caps.take_rows(x, index)
-    per_row, _ = map_rows(picked, rows, process, origin, shifted, half_sq, centre_slack,
-                          RowAligned(xp.take(row_slack, index)))
-    new_lower = xp.stack(per_row[2:], axis=0)
-    # Only rescored rows can change label (Lloyd's "labels unchanged" test, on them alone).
-    changed = xp.any(per_row[0] != xp.take(labels, index))
-    if count == n:
-        return per_row[0], per_row[1], new_lower, n, changed
-    return (caps.put_rows(labels, index, per_row[0]), caps.put_rows(upper, index, per_row[1]),
-            caps.put_rows(lower, index, new_lower), count, changed)
-
-
 def _score_block(block: Any, origin: Any, shifted: Any, half_sq: Any, centre_slack: Any, row_slack: Any, *,
-                 groups: int) -> tuple[tuple[Any, ...], tuple[()]]:
+                 groups: int, kind: str, d: int, k: int, with_sums: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Labels (lowest index on ties), the distance to the own centre widened by the slack
-    and, for each group, the nearest other distance narrowed by it, for one block of rows.
+    and, for each group, the nearest other distance narrowed by it, for one block of rows
+    (and its segment sums as Lloyd's pass makes them, ``with_sums``).
 
     The scores ``0.5|c|^2 - x.c`` are laid out (k, rows), so that minima over centres and
     over each group's centres are passes over whole rows of scores (a reduction over a
@@ -178,51 +223,42 @@ def _score_block(block: Any, origin: Any, shifted: Any, half_sq: Any, centre_sla
     so only the (groups, rows) results become distances."""
     bxp = array_api_compat.array_namespace(block)
     bcaps = capabilities_for(bxp)
-    rows_shifted = block - origin
-    k = shifted.shape[0]
+    points = _points(block, origin, kind, d)
     m = block.shape[0]
-    scores = half_sq[:, None] - shifted @ bxp.matrix_transpose(rows_shifted)
+    scores = half_sq[:, None] - shifted @ bxp.matrix_transpose(points)
     labels, own = bcaps.column_nearest(scores)
-    device = array_api_compat.device(block)
-    centres = bxp.arange(k, dtype=labels.dtype, device=device)
-    others = bxp.where(centres[:, None] == labels[None, :], math.inf, scores)
+    others = bcaps.exclude_own(scores, labels)
     width = -(-k // groups)
+    device = array_api_compat.device(block)
     if groups * width != k:
         others = bxp.concat([others, bxp.full((groups * width - k, m), math.inf, dtype=others.dtype, device=device)],
                             axis=0)
-    other = bxp.min(bxp.reshape(others, (groups, width, m)), axis=1)
-    sq_norms = bxp.sum(rows_shifted * rows_shifted, axis=1)
+    other = bxp.min(bxp.reshape(others, (groups, width, m)), axis=1) if groups > 1 else bxp.min(others, axis=0)[None, :]
+    sq_norms = bxp.sum(points * points, axis=1)
     slack = row_slack + centre_slack
     own_distance = bxp.sqrt(bxp.clip(sq_norms + 2 * own, min=0.0)) + slack
     other_distance = bxp.sqrt(bxp.clip(sq_norms[None, :] + 2 * other, min=0.0)) - slack[None, :]
-    return (labels, own_distance, *(other_distance[g, :] for g in range(groups))), ()
+    per_row = (labels, own_distance, *(other_distance[g, :] for g in range(groups)))
+    return per_row, (_sums_block(block, labels, kind=kind, d=d, k=k)[1] if with_sums else ())
 
 
-def _lloyd_sums(x: Any, weights: Any, labels: Any, prepared: Any, origin: Any, k: int, rows: int, map_rows: Any, *,
-                xp: Any) -> tuple[Any, Any]:
-    """Per-cluster (weighted) sums and counts of the rows under ``labels``, computed as
-    ``assign_labels`` computes them in Lloyd's pass (same blocks, same block arithmetic)."""
-    d = x.shape[1]
-    if weights is not None:
-        data = xp.concat([x, xp.astype(weights, x.dtype)[:, None]], axis=1)
-        sums, _ = map_rows(data, rows, functools.partial(_weighted_sums_block, k=k), RowAligned(labels))[1]
-        return sums[:, :d], sums[:, d]
-    data = x if prepared is None else prepared.rows
-    sums, counts = map_rows(data, rows, functools.partial(_sums_block, k=k), RowAligned(labels))[1]
-    if prepared is None:
-        return sums, counts
-    return sums[:, :d] + xp.astype(counts, sums.dtype)[:, None] * origin, counts
-
-
-def _sums_block(block: Any, labels: Any, *, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
-    bcaps = capabilities_for(array_api_compat.array_namespace(block))
+def _sums_block(block: Any, labels: Any, *, kind: str, d: int, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
+    """A block's segment sums as Lloyd's pass makes them (``_lloyd_totals`` finishes them)."""
+    bxp = array_api_compat.array_namespace(block)
+    bcaps = capabilities_for(bxp)
+    if kind == "weighted":
+        rows, weights = block[:, :d], block[:, d]
+        return (), bcaps.segment_sums(bxp.concat([rows * weights[:, None], weights[:, None]], axis=1), labels, k)
     return (), bcaps.segment_sums(block, labels, k)
 
 
-def _weighted_sums_block(block: Any, labels: Any, *, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
-    bxp = array_api_compat.array_namespace(block)
-    bcaps = capabilities_for(bxp)
-    d = block.shape[1] - 1
-    rows, weights = block[:, :d], block[:, d]
-    weighted_rows = bxp.concat([rows * weights[:, None], weights[:, None]], axis=1)
-    return (), bcaps.segment_sums(weighted_rows, labels, k)
+def _lloyd_totals(totals: tuple[Any, Any], rows: _Rows, origin: Any, *, xp: Any) -> tuple[Any, Any]:
+    """The per-cluster sums and counts (total weights) from the blocks' segment sums, as
+    ``assign_labels`` finishes them."""
+    sums, counts = totals
+    d = rows.d
+    if rows.kind == "weighted":
+        return sums[:, :d], sums[:, d]
+    if rows.kind == "shifted":
+        return sums[:, :d] + xp.astype(counts, sums.dtype)[:, None] * origin, counts
+    return sums, counts

@@ -94,8 +94,15 @@ def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol_scaled: Any, *, i
         centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
         if algorithm == "elkan" and uses_bounds(x, k, caps=caps):
             relocate = functools.partial(relocate_empty_clusters, xp=xp, caps=caps)
+            prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
+
+            def plain_step(centers: Any, previous: Any) -> tuple[Any, Any, Any, Any]:
+                new_centers, labels, _, unchanged, shift = lloyd_step(x, weights, centers, previous, prepared=prepared,
+                                                                      xp=xp, caps=caps)
+                return new_centers, labels, unchanged, shift
+
             centers, n_iter = bounded_lloyd(x, weights, centers, tol_scaled, max_iter=max_iter, xp=xp, caps=caps,
-                                            relocate=relocate)
+                                            relocate=relocate, lloyd_step=plain_step, prepared=prepared)
         else:
             centers, n_iter = lloyd(x, weights, centers, tol_scaled, max_iter=max_iter, xp=xp, caps=caps)
         final = assign_labels(x, centers, xp=xp, caps=caps, with_sums=True, with_inertia=True, weights=weights)

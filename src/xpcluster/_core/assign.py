@@ -89,9 +89,9 @@ def even_rows(n: int, rows: int) -> int:
     100,000 rows in blocks of 32,736 made three full blocks and a sliver, so one of two
     threads did twice the other's work; four blocks of 25,056 share evenly.  The split
     depends on ``n`` and the budget only, never on the number of threads, so the results
-    do not either.
+    do not either.  Where ``n`` is unknown (a Dask array of unknown chunk sizes), ``rows``.
     """
-    if rows >= n or rows <= 256:
+    if not isinstance(n, int) or rows >= n or rows <= 256:  # n unknown (Dask: NaN or None)
         return rows
     blocks = -(-n // rows)
     rows = -(-n // blocks)

@@ -1,6 +1,7 @@
 """KMeans(algorithm='elkan'): the bounded loop gives Lloyd's answer exactly, on every backend."""
 import functools
 
+import array_api_compat
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -152,24 +153,85 @@ def test_property_elkan_equals_lloyd(seed, n, d, k, rounded, weighted, dtype):
     assert_same_fit(elkan, lloyd)
 
 
-def test_put_rows_and_column_nearest_agree_with_the_standard_versions(xp):
+def test_put_rows_agrees_with_the_standard_version(xp):
+    """Rows (first axis) at sorted indices replaced; padding past the end dropped."""
     caps = capabilities_for(xp)
     rng = np.random.default_rng(9)
-    base = rng.normal(size=(3, 50))
+    base = rng.normal(size=(50, 3))
     index = np.sort(rng.choice(50, 17, replace=False))
-    values = rng.normal(size=(3, 17))
+    values = rng.normal(size=(17, 3))
     expected = base.copy()
-    expected[:, index] = values
+    expected[index] = values
     for put in (caps.put_rows, generic.put_rows):
-        owned = xp.zeros((3, 50), dtype=xp.float64) + xp.asarray(base)  # an array the caller owns
-        got = put(owned, xp.asarray(index), xp.asarray(values))
+        for a, v, want in ((base, values, expected), (base[:, 0], values[:, 0], expected[:, 0])):
+            owned = xp.zeros(a.shape, dtype=xp.float64) + xp.asarray(a)  # an array the caller owns
+            np.testing.assert_array_equal(to_numpy(put(owned, xp.asarray(index), xp.asarray(v))), want)
+    # The static compaction's padding (indices == n, at the end) is dropped.
+    padded = np.concatenate([index, [50, 50]])
+    values_padded = np.concatenate([values, rng.normal(size=(2, 3))])
+    puts = (caps.put_rows, generic.put_rows) if caps.compaction(xp.zeros(1)) == "static" else (generic.put_rows,)
+    for put in puts:
+        got = put(xp.zeros((50, 3), dtype=xp.float64) + xp.asarray(base), xp.asarray(padded), xp.asarray(values_padded))
         np.testing.assert_array_equal(to_numpy(got), expected)
-    scores = np.round(rng.normal(size=(7, 40)))  # ties within columns
-    scores[3, 5] = np.nan
-    for nearest in (caps.column_nearest, generic.column_nearest):
-        labels, best = nearest(xp.asarray(scores))
-        np.testing.assert_array_equal(to_numpy(labels), np.argmin(scores, axis=0))
-        np.testing.assert_array_equal(to_numpy(best), np.min(scores, axis=0))
+
+
+def test_compact_index(xp):
+    caps = capabilities_for(xp)
+    mask = np.zeros(40, dtype=bool)
+    mask[[3, 7, 8, 30]] = True
+    got = to_numpy(caps.compact_index(xp.asarray(mask), 6))
+    if caps.compaction(xp.asarray(mask)) == "static":
+        np.testing.assert_array_equal(got, [3, 7, 8, 30, 40, 40])
+        np.testing.assert_array_equal(to_numpy(caps.compact_index(xp.asarray(mask), 2)), [3, 7])
+    else:
+        np.testing.assert_array_equal(got, [3, 7, 8, 30])
+
+
+@pytest.mark.parametrize("k", [5, 40, 200])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_nearest_with_others_is_the_nearest_index_of_the_same_scores(xp, k, groups):
+    """Labels equal the assignment's (ties to the lowest index); the best score is the
+    row's minimum; each group's value is the smallest score of that group but the own."""
+    from xpcluster._core import assign
+
+    rng = np.random.default_rng(k)
+    points = np.round(rng.normal(size=(300, 6)) * 2)  # integer data: exact ties
+    centres = np.round(rng.normal(size=(k, 6)) * 2)
+    shifted = xp.asarray(centres)
+    half = xp.asarray(0.5 * (centres ** 2).sum(axis=1))
+    ns = array_api_compat.array_namespace(shifted)
+    caps = capabilities_for(ns)
+    labels, best, others = assign.nearest_with_others(xp.asarray(points), shifted, half, groups, ns, caps)
+    want = assign._nearest(xp.asarray(points), shifted, half, ns, caps)
+    np.testing.assert_array_equal(to_numpy(labels), to_numpy(want))
+    scores = 0.5 * (centres ** 2).sum(axis=1)[None, :] - points @ centres.T
+    np.testing.assert_array_equal(to_numpy(labels), scores.argmin(axis=1))
+    np.testing.assert_allclose(to_numpy(best), scores.min(axis=1), rtol=1e-12, atol=1e-12)
+    scores[np.arange(300), scores.argmin(axis=1)] = np.inf
+    width = -(-k // groups)
+    for g in range(groups):
+        np.testing.assert_allclose(to_numpy(others)[:, g], scores[:, g * width:(g + 1) * width].min(axis=1),
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_near_ties_between_centres_go_as_in_lloyd(xp, backend, dtype):
+    """Rows at the midpoints of pairs of centres (ties up to the rounding of each score):
+    the bounded loop scores them with Lloyd's own products, so each goes where Lloyd's
+    pass sends it, on every backend."""
+    import itertools
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        d, k = int(rng.integers(2, 30)), int(rng.integers(3, 14))
+        centres = rng.normal(size=(k, d)) * 3 + rng.normal(size=d) * 50
+        mids = np.array([(centres[a] + centres[b]) / 2 for a, b in itertools.combinations(range(k), 2)])
+        data = np.concatenate([centres[rng.integers(0, k, 60)] + 0.3 * rng.normal(size=(60, d)), mids]).astype(dtype)
+        x, start = xp.asarray(data), xp.asarray(centres.astype(dtype))
+        for max_iter in (1, 50):
+            lloyd = KMeans(k, init=start, n_init=1, max_iter=max_iter).fit(x)
+            elkan = KMeans(k, init=start, n_init=1, max_iter=max_iter, algorithm="elkan").fit(x)
+            assert_same_fit(elkan, lloyd)
 
 
 def test_data_without_clusters_gives_the_bounds_up_for_lloyds_iterations():
@@ -193,3 +255,51 @@ def test_data_without_clusters_gives_the_bounds_up_for_lloyds_iterations():
         kmeans_module.bounded_lloyd = original
     assert_same_fit(elkan, lloyd)
     assert len(plain_steps) == elkan.n_iter_ - bounds.GIVE_UP_AFTER  # the first pass counts as one
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_the_loop_itself_prunes_and_equals_lloyds_loop(xp, backend, groups):
+    """``bounded_lloyd`` called directly, outside the estimator's compiled core: on JAX the
+    static compaction runs inside ``lax`` loops (and the loop's record of scored rows comes
+    back), on Dask the bounded pass runs block by block over several blocks, lazily."""
+    from sklearn.cluster import kmeans_plusplus
+
+    data = blobs(n=3000, d=8, k=20, spread=1.5)
+    start_host, _ = kmeans_plusplus(data, 20, random_state=0)
+    x = xp.asarray(data)
+    if backend.startswith("dask"):
+        x = x.rechunk(700)
+    ns = array_api_compat.array_namespace(x)
+    caps = capabilities_for(ns)
+    start = xp.asarray(start_host)
+    tol = xp.asarray(0.0, dtype=xp.float64)
+
+    def step(centers, previous):
+        new, labels, _, unchanged, shift = kmeans_module.lloyd_step(x, None, centers, previous, xp=ns, caps=caps)
+        return new, labels, unchanged, shift
+
+    want_centers, want_iter = kmeans_module.lloyd(x, None, start, tol, max_iter=100, xp=ns, caps=caps)
+    stats = []
+    relocate = functools.partial(kmeans_module.relocate_empty_clusters, xp=ns, caps=caps)
+    centers, n_iter = bounds.bounded_lloyd(x, None, start, tol, max_iter=100, xp=ns, caps=caps, relocate=relocate,
+                                           lloyd_step=step, groups=groups, stats=stats)
+    np.testing.assert_array_equal(to_numpy(centers), to_numpy(want_centers))
+    assert int(to_numpy(n_iter)) == int(to_numpy(want_iter)) == len(stats) > 4
+    assert stats[0] == 1.0 and np.median(stats[2:]) < 0.3
+
+
+def test_auto_bounds_many_centres_only(scored):
+    """'auto' runs the bounded loop from k=256 on, Lloyd's below: the same answer either way."""
+    rng = np.random.default_rng(12)
+    data = rng.normal(size=(3000, 3))
+    for k, bounded in ((8, False), (256, True)):
+        scored.clear()
+        auto = KMeans(k, random_state=0, n_init=1, algorithm="auto").fit(data)
+        assert bool(scored) is bounded
+        assert_same_fit(auto, KMeans(k, random_state=0, n_init=1).fit(data))
+
+
+@pytest.mark.parametrize("bad", ["full", "Elkan", "", None, 1])
+def test_an_unknown_algorithm_is_refused(bad):
+    with pytest.raises(ValueError, match="'algorithm' parameter of KMeans must be a str among"):
+        KMeans(3, algorithm=bad).fit(np.zeros((10, 2)))

@@ -116,23 +116,36 @@ class Capabilities:
         kernels are faster for them, its array outputs (a tuple or one array) turned back
         into the backend's arrays (PyTorch CPU tensors: NumPy); for whole-array steps
         outside the row passes (k-medians' median update).  None: ``fn(*arrays)``.
-    column_nearest : callable
-        ``column_nearest(scores) -> (index, minimum)``: per column of a (k, m) score block,
-        the first row holding its minimum (int32) and that minimum.
-    exclude_own : callable
-        ``exclude_own(scores, labels) -> scores'``: a (k, m) score block with entry
-        ``labels[j]`` of each column ``j`` set to +inf; eager backends may write into
-        ``scores`` (callers pass a temporary they own).
+    nearest_with_others : callable or None
+        ``nearest_with_others(a, b, offset, groups) -> (index, best, others)``: the
+        ``nearest_of_product(a, b, offset)`` labels, from the same product computed the same
+        way (so the same labels, near-ties included), with each row's smallest score (m,)
+        and, over each of ``groups`` contiguous ranges of ``ceil(k / groups)`` columns, the
+        smallest score other than the row's own (m, groups).  None: the core derives them
+        from the product it forms for ``nearest_index``.
     put_rows : callable
-        ``put_rows(a, index, values) -> a'``: ``a`` with the entries at the sorted indices
-        ``index`` of its last axis replaced by ``values`` (whose last axis matches
-        ``index``); eager backends may update ``a`` in place (callers pass arrays they own).
-    compacts_rows : callable
-        ``compacts_rows(x) -> bool``: whether passes over ``x`` may select rows by a
-        data-dependent mask (``nonzero`` then ``take``) at no more than that selection's
-        cost, and give ``map_row_chunks`` :class:`generic.RowAligned` constants: eager
-        arrays (the bounded ``algorithm='elkan'`` loop).  False under a trace and on lazy
-        backends, whose shapes must be known before the values are.
+        ``put_rows(a, index, values) -> a'``: ``a`` with its rows (first axis) at the sorted
+        indices ``index`` replaced by the rows of ``values``; indices past the end (the
+        padding of ``compact_index``) are dropped.  Eager backends may update ``a`` in
+        place (callers pass arrays they own).
+    compaction : callable
+        ``compaction(x) -> "exact" | "static" | None``: how a pass over the row blocks of
+        ``x`` may select the rows a data-dependent mask picks (the bounded
+        ``algorithm='elkan'`` loop).  "exact": eagerly, ``compact_index`` gives exactly
+        those rows (eager arrays, and Dask, whose blocks are eager); "static": shapes must
+        be known before the values (a trace), ``compact_index`` gives a fixed number of
+        them; None: not at all (a ``torch.compile`` trace, where a data-dependent shape
+        breaks the graph).
+    compact_index : callable
+        ``compact_index(mask, capacity) -> index``: the sorted positions of the true
+        entries of the 1-D ``mask``; with ``compaction`` "exact" all of them (``capacity``
+        unused), with "static" exactly ``capacity`` entries, the first ``capacity`` true
+        positions then padding past the end (``mask.shape[0]``).
+    product_epsilon : callable
+        ``product_epsilon(x) -> float``: the relative precision of matrix products of ``x``
+        when coarser than its dtype's (TF32 or bfloat16 passes that a GPU library may use
+        for float32 products), else 0.  Bounds that must hold for the products' rounding
+        (the exact ``algorithm='elkan'``) take the larger of the two.
     specialise : callable or None
         ``specialise(x) -> Capabilities``: the record for passes over the dense array ``x``
         on its device, when that differs from the namespace's (PyTorch CPU tensors run
@@ -169,10 +182,11 @@ class Capabilities:
     parallel_map_row_chunks: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
     bincount: Callable[[Any, int], Any] = generic.bincount
     call_on_views: Callable[..., Any] | None = None
-    column_nearest: Callable[[Any], tuple[Any, Any]] = generic.column_nearest
+    nearest_with_others: Callable[..., tuple[Any, Any, Any]] | None = None
     put_rows: Callable[[Any, Any, Any], Any] = generic.put_rows
-    exclude_own: Callable[[Any, Any], Any] = generic.exclude_own
-    compacts_rows: Callable[[Any], bool] = generic.compacts_rows
+    compaction: Callable[[Any], str | None] = generic.compaction
+    compact_index: Callable[[Any, int | None], Any] = generic.compact_index
+    product_epsilon: Callable[[Any], float] = generic.product_epsilon
     specialise: Callable[[Any], "Capabilities"] | None = None
 
     def for_data(self, x: Any) -> "Capabilities":

@@ -1,6 +1,7 @@
 """CuPy capabilities: segment sums through ``cupyx.scatter_add`` (no host sync)."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import cupy
@@ -20,11 +21,17 @@ def segment_sums(values: Any, ids: Any, k: int) -> tuple[Any, Any]:
 
 
 def _put_rows(a: Any, index: Any, values: Any) -> Any:
-    a[..., index] = values
+    a[index] = values
     return a
+
+
+def _product_epsilon(x: Any) -> float:
+    """CuPy runs float32 products in TF32 when CUPY_TF32=1."""
+    return 2.0**-10 if x.dtype == cupy.float32 and os.environ.get("CUPY_TF32", "0") != "0" else 0.0
 
 
 CAPABILITIES = _GENERIC.replace(
     name="cupy", segment_sums=segment_sums,
     put_rows=_put_rows,  # in place, as NumPy's (the bounded loop owns its arrays)
+    product_epsilon=_product_epsilon,
 )

@@ -67,40 +67,62 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     if isinstance(x, DaskSparseRows):
         return _sparse_map_row_chunks(x, rows, fn, *consts)
     x = _single_column_block(x)
-    consts = tuple(_whole(c) for c in consts)
+    # Row-aligned constants travel block by block with x's rows; the others whole.
+    aligned = tuple(isinstance(c, generic.RowAligned) for c in consts)
+    consts = tuple(
+        _aligned_to(c.array, x.chunks[0]) if isinstance(c, generic.RowAligned) else _whole(c) for c in consts
+    )
     # The structure of fn's results (how many arrays, their dtypes and trailing shapes),
     # from a run on a one-row block of zeros made like the real blocks.
     xp_meta = array_api_compat.array_namespace(_block_meta(x))
-    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts))
+    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts, aligned))
 
-    const_specs = _const_specs(consts)
+    const_specs = _const_specs(consts, aligned)
     # A partial of module functions, not a closure: Dask tokenizes a closure by pickling it
     # (~2 ms each, most of the time of building a pass's graph).
     pairs = da.blockwise(
-        functools.partial(_run_block, rows=rows, fn=fn), "i", x, "ij", *const_specs, concatenate=True,
-        dtype=object, meta=_OBJECT_META,
+        functools.partial(_run_block, rows=rows, fn=fn, aligned=aligned), "i", x, "ij", *const_specs,
+        concatenate=True, dtype=object, meta=_OBJECT_META,
     )
     return _unpack_pairs(pairs, x.chunks[0], x.numblocks[0], probe_rows, probe_totals)
 
 
-def _run_block(block: Any, *block_consts: Any, rows: int, fn: Callable[..., Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def _aligned_to(a: Any, row_chunks: tuple[Any, ...]) -> Any:
+    """A per-row constant in x's row blocks (one block along its other axes)."""
+    if not isinstance(a, da.Array):
+        a = da.from_array(a, chunks=(row_chunks, *((s,) for s in a.shape[1:])))
+    chunks = (row_chunks, *((-1,) * (a.ndim - 1)))
+    return a if a.chunks[0] == tuple(row_chunks) and all(len(c) == 1 for c in a.chunks[1:]) else a.rechunk(chunks)
+
+
+def _run_block(block: Any, *block_consts: Any, rows: int, fn: Callable[..., Any], aligned: tuple[bool, ...] = ()
+               ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    block_consts = tuple(
+        generic.RowAligned(c) if i < len(aligned) and aligned[i] else c for i, c in enumerate(block_consts)
+    )
     return generic.map_row_chunks(block, rows, fn, *block_consts)
 
 
-def _probe_consts(consts: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Zeros like the (whole-block) constants, for a probe run of a block function."""
-    return tuple(
-        array_api_compat.array_namespace(_block_meta(c)).zeros(c.shape, dtype=c.dtype)
-        if isinstance(c, da.Array) else c
-        for c in consts
-    )
-
-
-def _const_specs(consts: tuple[Any, ...]) -> list[Any]:
-    """``blockwise`` arguments passing each constant whole to every block's task."""
-    specs: list[Any] = []
-    for i, c in enumerate(consts):
+def _probe_consts(consts: tuple[Any, ...], aligned: tuple[bool, ...] | None = None) -> tuple[Any, ...]:
+    """Zeros like the (whole-block) constants, for a probe run of a block function on one
+    row (row-aligned constants: one row of theirs)."""
+    probes = []
+    for c, row_aligned in zip(consts, aligned or (False,) * len(consts)):
         if isinstance(c, da.Array):
+            shape = (1, *c.shape[1:]) if row_aligned else c.shape
+            c = array_api_compat.array_namespace(_block_meta(c)).zeros(shape, dtype=c.dtype)
+        probes.append(c)
+    return tuple(probes)
+
+
+def _const_specs(consts: tuple[Any, ...], aligned: tuple[bool, ...] | None = None) -> list[Any]:
+    """``blockwise`` arguments: each row-aligned constant by x's row blocks ("i"), every
+    other constant whole to every block's task."""
+    specs: list[Any] = []
+    for i, (c, row_aligned) in enumerate(zip(consts, aligned or (False,) * len(consts))):
+        if row_aligned:
+            specs += [c, ("i", *(f"c{i}_{axis}" for axis in range(1, c.ndim)))]
+        elif isinstance(c, da.Array):
             specs += [c, tuple(f"c{i}_{axis}" for axis in range(c.ndim))]
         else:
             specs += [c, None]
@@ -475,9 +497,10 @@ def _placeholder_map_row_chunks(x: Any, rows: int, fn: Callable[..., Any], *cons
     ``fn`` on a one-row block of zeros), for :func:`_shape_probe`."""
     if isinstance(x, DaskSparseRows):
         return _sparse_map_row_chunks(x, rows, fn, *consts)
-    consts = tuple(_whole(c) for c in consts)
+    aligned = tuple(isinstance(c, generic.RowAligned) for c in consts)
+    consts = tuple(c.array if isinstance(c, generic.RowAligned) else _whole(c) for c in consts)
     xp_meta = array_api_compat.array_namespace(_block_meta(x))
-    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts))
+    probe_rows, probe_totals = fn(xp_meta.zeros((1, *x.shape[1:]), dtype=x.dtype), *_probe_consts(consts, aligned))
     per_row = tuple(_placeholder(p[:0], (x.chunks[0], *((s,) for s in p.shape[1:]))) for p in probe_rows)
     totals = tuple(_placeholder(xp_meta.empty((0,) * p.ndim, dtype=p.dtype), tuple((s,) for s in p.shape))
                    for p in probe_totals)
@@ -567,7 +590,8 @@ def _unflatten(structure: Any, leaves: list[Any]) -> Any:
 CAPABILITIES = _GENERIC.replace(
     name="dask",
     map_row_chunks=map_row_chunks,
-    compacts_rows=lambda x: False,  # lazy: sizes are known only once computed
+    # Each block is selected from eagerly, in its own task (its own namespace's compaction).
+    compaction=lambda x: "exact",
     while_loop=while_loop,
     cond=cond,
     compiled=compiled,

@@ -34,24 +34,15 @@ def block_args(consts: tuple[Any, ...], start: int, stop: int) -> tuple[Any, ...
     return tuple(c.array[start:stop, ...] if isinstance(c, RowAligned) else c for c in consts)
 
 
-def column_nearest(scores: Any) -> tuple[Any, Any]:
-    xp = array_api_compat.array_namespace(scores)
-    return xp.astype(xp.argmin(scores, axis=0), xp.int32), xp.min(scores, axis=0)
-
-
-def exclude_own(scores: Any, labels: Any) -> Any:
-    xp = array_api_compat.array_namespace(scores)
-    rows = xp.arange(scores.shape[0], dtype=labels.dtype, device=array_api_compat.device(scores))
-    return xp.where(rows[:, None] == labels[None, :], math.inf, scores)
-
-
 def put_rows(a: Any, index: Any, values: Any) -> Any:
-    """``a`` with its entries at the sorted ``index`` along the last axis replaced by
-    ``values``: each entry reads its position among them (the standard has no scatter)."""
+    """``a`` with its rows at the sorted ``index`` replaced by the rows of ``values``
+    (indices past the end dropped): each row reads its position among them (the standard
+    has no scatter)."""
     xp = array_api_compat.array_namespace(a)
-    chosen = _mask_of(index, a.shape[-1], xp=xp, device=array_api_compat.device(a))
+    chosen = _mask_of(index, a.shape[0], xp=xp, device=array_api_compat.device(a))
     position = xp.clip(xp.cumulative_sum(xp.astype(chosen, xp.int32)) - 1, min=0)
-    return xp.where(chosen, xp.take(values, position, axis=values.ndim - 1), a)
+    taken = xp.take(values, position, axis=0)
+    return xp.where(xp.reshape(chosen, (-1,) + (1,) * (a.ndim - 1)), taken, a)
 
 
 def _mask_of(index: Any, n: int, *, xp: Any, device: Any) -> Any:
@@ -62,8 +53,16 @@ def _mask_of(index: Any, n: int, *, xp: Any, device: Any) -> Any:
     return xp.take(index, at) == xp.arange(n, dtype=index.dtype, device=device)
 
 
-def compacts_rows(x: Any) -> bool:
-    return not is_traced(x)
+def product_epsilon(x: Any) -> float:
+    return 0.0
+
+
+def compaction(x: Any) -> str | None:
+    return "exact"
+
+
+def compact_index(mask: Any, capacity: int | None = None) -> Any:
+    return array_api_compat.array_namespace(mask).nonzero(mask)[0]
 
 
 def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], tuple[Any, ...]]], *consts: Any):

@@ -44,23 +44,57 @@ def map_row_chunks(x: Any, rows: int, fn: Callable[..., tuple[tuple[Any, ...], t
     n_full = n // rows
     if n_full < 3:
         return generic.map_row_chunks(x, rows, fn, *consts)
-    blocks = jnp.reshape(x[: n_full * rows], (n_full, rows, *x.shape[1:]))
-    first_rows, first_totals = fn(blocks[0], *consts)
+    # x and the row-aligned constants, cut into the full blocks, scanned together.
+    aligned = [i for i, c in enumerate(consts) if isinstance(c, generic.RowAligned)]
 
-    def step(totals, block):
-        per_row, partial = fn(block, *consts)
+    def blocked(a: Any) -> Any:
+        return jnp.reshape(a[: n_full * rows], (n_full, rows, *a.shape[1:]))
+
+    def with_block(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+        args = list(consts)
+        for i, part in zip(aligned, parts):
+            args[i] = part
+        return tuple(args)
+
+    blocks = (blocked(x), *(blocked(consts[i].array) for i in aligned))
+    first_rows, first_totals = fn(blocks[0][0], *with_block(tuple(b[0] for b in blocks[1:])))
+
+    def step(totals, parts):
+        per_row, partial = fn(parts[0], *with_block(parts[1:]))
         return tuple(t + p for t, p in zip(totals, partial)), per_row
 
-    totals, stacked = lax.scan(step, first_totals, blocks[1:])
+    totals, stacked = lax.scan(step, first_totals, tuple(b[1:] for b in blocks))
     per_row = tuple(
         jnp.concatenate([first[None], rest]).reshape((n_full * rows, *first.shape[1:]))
         for first, rest in zip(first_rows, stacked)
     )
     if n_full * rows < n:
-        tail_rows, tail_totals = fn(x[n_full * rows :], *consts)
+        tail_rows, tail_totals = fn(x[n_full * rows :], *generic.block_args(consts, n_full * rows, n))
         per_row = tuple(jnp.concatenate([a, b]) for a, b in zip(per_row, tail_rows))
         totals = tuple(t + p for t, p in zip(totals, tail_totals))
     return per_row, totals
+
+
+def compact_index(mask: Any, capacity: int | None = None) -> Any:
+    """The first ``capacity`` true positions of ``mask``, padded past its end."""
+    return jnp.nonzero(mask, size=capacity, fill_value=mask.shape[0])[0]
+
+
+def product_epsilon(x: Any) -> float:
+    """float32 products off the CPU run at XLA's default precision: TF32 on recent NVIDIA
+    GPUs, bfloat16 passes on TPUs (eps 2**-7, the coarser, taken for both)."""
+    if jnp.dtype(x.dtype) != jnp.float32:
+        return 0.0
+    try:
+        platforms = {device.platform for device in x.devices()}
+    except Exception:  # a tracer: the platform the program is compiled for
+        platforms = {jax.default_backend()}
+    return 0.0 if platforms <= {"cpu"} else 2.0**-7
+
+
+def put_rows(a: Any, index: Any, values: Any) -> Any:
+    """Rows at ``index`` replaced; the padding past the end is dropped."""
+    return a.at[index].set(values, mode="drop")
 
 
 def nearest_index(scores: Any) -> Any:
@@ -145,7 +179,10 @@ CAPABILITIES = _GENERIC.replace(
     segment_sums=segment_sums,
     bincount=bincount,
     map_row_chunks=map_row_chunks,
-    compacts_rows=lambda x: False,  # eager JAX would compile its programs for each new row count
+    compaction=lambda x: "static",  # shapes are known before the values (every core is compiled)
+    compact_index=compact_index,
+    put_rows=put_rows,
+    product_epsilon=product_epsilon,
     fori_loop=lax.fori_loop,
     while_loop=lax.while_loop,
     cond=lax.cond,

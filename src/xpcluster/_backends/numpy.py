@@ -78,13 +78,34 @@ def nearest_of_product(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None =
     return _first_minimum(scores, scores.min(axis=0))
 
 
-def column_nearest(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``generic.column_nearest``: column minima, and their first rows by the uint8 rule of
-    :func:`nearest_of_product` (k <= 255; ``argmin`` otherwise)."""
+def nearest_with_others(a: np.ndarray, b: np.ndarray, offset: np.ndarray | None, groups: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``generic`` ``nearest_with_others``: :func:`nearest_of_product`'s labels from the same
+    product in the same layout, the row minima, and per group of contiguous centres the
+    smallest other score (the own one set to +inf in the product, one write per row)."""
+    m, k = a.shape[0], b.shape[1]
+    width = -(-k // groups)
+    if k * np.result_type(a, b).itemsize >= 512 or m == 0:
+        scores = a @ b
+        if offset is not None:
+            scores += offset
+        labels = scores.argmin(axis=1).astype(np.int32)
+        best = scores[np.arange(m), labels]
+        scores[np.arange(m), labels] = np.inf
+        if groups * width != k:
+            scores = np.concatenate([scores, np.full((m, groups * width - k), np.inf, dtype=scores.dtype)], axis=1)
+        return labels, best, scores.reshape(m, groups, width).min(axis=2)
+    scores = b.T @ a.T
+    if offset is not None:
+        scores += offset[:, None]
     best = scores.min(axis=0)
-    if scores.shape[0] > 255 or scores.shape[1] == 0:
-        return scores.argmin(axis=0).astype(np.int32), best
-    return _first_minimum(scores, best), best
+    labels = _first_minimum(scores, best)
+    scores[labels, np.arange(m)] = np.inf
+    if groups == 1:
+        return labels, best, scores.min(axis=0)[:, None]
+    if groups * width != k:
+        scores = np.concatenate([scores, np.full((groups * width - k, m), np.inf, dtype=scores.dtype)], axis=0)
+    return labels, best, scores.reshape(groups, width, m).min(axis=1).T
 
 
 def _first_minimum(scores: np.ndarray, best: np.ndarray) -> np.ndarray:
@@ -100,16 +121,10 @@ def _first_minimum(scores: np.ndarray, best: np.ndarray) -> np.ndarray:
     return labels
 
 
-def exclude_own(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``generic.exclude_own`` in place (the caller's temporary): one write per column
-    instead of a comparison and a select over the whole block."""
-    scores[labels, np.arange(scores.shape[1])] = np.inf
-    return scores
-
-
 def put_rows(a: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``generic.put_rows`` in place: ``a[..., index] = values`` (the caller owns ``a``)."""
-    a[..., index] = values
+    """``generic.put_rows`` in place: ``a[index] = values`` (the caller owns ``a``; the
+    exact compaction gives no padding)."""
+    a[index] = values
     return a
 
 
@@ -222,9 +237,8 @@ CAPABILITIES = _GENERIC.replace(
     nearest_of_product=nearest_of_product,
     max_magnitude=max_magnitude,
     all_finite=all_finite,
-    column_nearest=column_nearest,
+    nearest_with_others=nearest_with_others,
     put_rows=put_rows,
-    exclude_own=exclude_own,
     # ~2 MiB score blocks (measured on W1 against 0.25-8 MiB: 2-4 MiB best). Far larger
     # blocks make every block's temporaries go through mmap/munmap, and the page faults
     # doubled W1's time; far smaller ones pay NumPy's per-call costs too often.

@@ -126,6 +126,19 @@ def max_magnitude(a: Any) -> Any:
     return torch.maximum(a.amax(), -a.amin())
 
 
+def product_epsilon(x: Any) -> float:
+    """CUDA float32 products may run in TF32 (``allow_tf32``) or bfloat16 passes
+    (``set_float32_matmul_precision``): the coarser eps of what is allowed."""
+    if x.device.type != "cuda" or x.dtype != torch.float32:
+        return 0.0
+    precision = torch.get_float32_matmul_precision()
+    if precision == "medium":
+        return 2.0**-7
+    if precision == "high" or torch.backends.cuda.matmul.allow_tf32:
+        return 2.0**-10
+    return 0.0
+
+
 def cholesky(a: Any) -> Any:
     """The lower factor, NaN where the matrix is not positive definite (no host sync)."""
     factor, info = torch.linalg.cholesky_ex(a)
@@ -135,8 +148,9 @@ def cholesky(a: Any) -> Any:
 CAPABILITIES = _GENERIC.replace(
     name="torch", segment_sums=segment_sums, cholesky=cholesky, all_finite=all_finite, bincount=bincount,
     max_magnitude=max_magnitude,
-    compacts_rows=lambda x: not _compiling(),  # a traced nonzero breaks the graph
-    put_rows=_numpy_backend.put_rows,  # ``a[..., index] = values`` is PyTorch's in-place put too
+    compaction=lambda x: None if _compiling() else "exact",  # a traced nonzero breaks the graph
+    product_epsilon=product_epsilon,
+    put_rows=_numpy_backend.put_rows,  # ``a[index] = values`` is PyTorch's in-place put too
 )
 
 #: Passes over CPU tensors: NumPy's threaded blocks, sized as NumPy's are.

@@ -112,6 +112,45 @@ def unaliased_rows(rows: int) -> int:
     return rows - 32 if rows % 64 == 0 else rows
 
 
+def usable_centroids(centroids: Any, alive: Any = None, *, xp: Any) -> Any:
+    """(k,) bool: the centroids a row may be assigned to.  Those with a NaN or infinite
+    entry are never chosen, as in SciPy's vq (kmeans under jax.jit pads its codebook with
+    NaN rows); nor are those ``alive`` rules out."""
+    usable = xp.all(xp.isfinite(centroids), axis=1)
+    return usable if alive is None else usable & alive
+
+
+def scoring_terms(centroids: Any, prepared: "PreparedRows | None", *, alive: Any = None, xp: Any) -> tuple[Any, Any, Any]:
+    """``(origin, shifted, half_sq_norms)`` of a dense assignment pass: the origin its rows
+    are shifted by (``prepared``'s, else the first usable centroid), the centroids less it
+    (0 for unusable ones) and half their squared norms (+inf for unusable ones).  Every
+    pass that must choose Lloyd's labels (the bounded loop's too) scores with these."""
+    usable = usable_centroids(centroids, alive, xp=xp)
+    if prepared is None:
+        first_usable = xp.argmax(xp.astype(usable, xp.int32))
+        origin = xp.take(centroids, xp.reshape(first_usable, (1,)), axis=0)
+    else:
+        origin = prepared.origin
+    shifted = xp.where(usable[:, None], centroids - origin, xp.zeros_like(centroids))
+    half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
+    half_sq_norms = xp.where(usable, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
+    return origin, shifted, half_sq_norms
+
+
+def prepared_score_weights(shifted: Any, half_sq_norms: Any, *, xp: Any) -> Any:
+    """(d + 1, k): ``[[-(c - o)^T], [0.5|c - o|^2]]``, which scores prepared rows ``[x - o, 1]``
+    in one product."""
+    return xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
+
+
+def pass_rows(x: Any, k: int, *, xp: Any, caps: Any) -> int:
+    """Rows per block of a dense assignment pass over ``x`` against ``k`` centroids: sized
+    for the backend's concurrent blocks (so that its threads share them) and split evenly.
+    Passes whose per-block sums must equal Lloyd's use this same partition."""
+    n, d = x.shape
+    return even_rows(n, rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks()))
+
+
 def assign_labels(
     x: Any,
     centroids: Any,
@@ -149,26 +188,13 @@ def assign_labels(
     caps = caps.for_data(x)
     if weights is not None or with_inertia:
         prepared = None
-    # Centroids with a NaN or infinite entry are never chosen, as in SciPy's vq (kmeans
-    # under jax.jit pads its codebook with NaN rows); nor are those ``alive`` rules out.
-    usable = xp.all(xp.isfinite(centroids), axis=1)
-    if alive is not None:
-        usable = usable & alive
     if is_sparse(x):
         return _assign_sparse(
-            x, centroids, usable, weights, xp=xp, caps=caps,
+            x, centroids, usable_centroids(centroids, alive, xp=xp), weights, xp=xp, caps=caps,
             with_distances=with_distances, with_sums=with_sums, with_inertia=with_inertia,
         )
-    if prepared is None:
-        first_usable = xp.argmax(xp.astype(usable, xp.int32))
-        origin = xp.take(centroids, xp.reshape(first_usable, (1,)), axis=0)
-    else:
-        origin = prepared.origin
-    shifted = xp.where(usable[:, None], centroids - origin, xp.zeros_like(centroids))
-    half_sq_norms = 0.5 * xp.sum(shifted * shifted, axis=1)
-    half_sq_norms = xp.where(usable, half_sq_norms, xp.full_like(half_sq_norms, math.inf))
-    # Blocks sized for the backend's concurrent blocks, so its threads can share them.
-    rows = even_rows(n, rows_per_chunk(k, d, xp.finfo(x.dtype).bits // 8, caps.block_bytes, caps.concurrent_blocks()))
+    origin, shifted, half_sq_norms = scoring_terms(centroids, prepared, alive=alive, xp=xp)
+    rows = pass_rows(x, k, xp=xp, caps=caps)
     map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
     if weights is not None or with_inertia:
         return _assign_weighted(
@@ -181,7 +207,7 @@ def assign_labels(
         per_row, totals = map_rows(x, rows, process, origin, shifted, half_sq_norms)
     else:
         if prepared.ones:
-            score_weights = xp.concat([-xp.matrix_transpose(shifted), half_sq_norms[None, :]], axis=0)
+            score_weights = prepared_score_weights(shifted, half_sq_norms, xp=xp)
             process = functools.partial(_assign_prepared_block, **options)
             per_row, totals = map_rows(prepared.rows, rows, process, shifted, score_weights)
         else:
@@ -356,6 +382,47 @@ def _nearest(block_shifted: Any, shifted: Any, half_sq_norms: Any, bxp: Any, bca
     if bcaps.nearest_of_product is not None:
         return bcaps.nearest_of_product(block_shifted, -bxp.matrix_transpose(shifted), half_sq_norms)
     return bcaps.nearest_index(half_sq_norms - bxp.matmul(block_shifted, bxp.matrix_transpose(shifted)))
+
+
+def nearest_with_others(points: Any, shifted: Any, half_sq_norms: Any, groups: int, bxp: Any, bcaps: Any
+                        ) -> tuple[Any, Any, Any]:
+    """:func:`_nearest`'s labels, from the very scores it computes (so the same labels, ties
+    and near-ties included), with each row's own score (m,) and, per group of ``groups``
+    contiguous centroids, the smallest score of the others (m, groups): what the bounded
+    loop keeps as distance bounds."""
+    if bcaps.nearest_with_others is not None:
+        return bcaps.nearest_with_others(points, -bxp.matrix_transpose(shifted), half_sq_norms, groups)
+    return _scores_with_others(half_sq_norms - bxp.matmul(points, bxp.matrix_transpose(shifted)), groups, bxp, bcaps)
+
+
+def prepared_nearest_with_others(block: Any, score_weights: Any, groups: int, bxp: Any, bcaps: Any
+                                 ) -> tuple[Any, Any, Any]:
+    """:func:`nearest_with_others` for prepared rows ``[x - o, 1]``, scored as
+    :func:`_assign_prepared_block` scores them."""
+    if bcaps.nearest_with_others is not None:
+        return bcaps.nearest_with_others(block, score_weights, None, groups)
+    return _scores_with_others(bxp.matmul(block, score_weights), groups, bxp, bcaps)
+
+
+def _scores_with_others(scores: Any, groups: int, bxp: Any, bcaps: Any) -> tuple[Any, Any, Any]:
+    m, k = scores.shape
+    labels = bcaps.nearest_index(scores)
+    own = labels[:, None] == bxp.arange(k, dtype=labels.dtype, device=array_api_compat.device(scores))[None, :]
+    others = bxp.where(own, math.inf, scores)
+    return labels, bxp.min(scores, axis=1), group_minima(others, groups, bxp)
+
+
+def group_minima(scores: Any, groups: int, bxp: Any) -> Any:
+    """(m, groups): the smallest of each row of ``scores`` (m, k) over each of ``groups``
+    contiguous ranges of ``ceil(k / groups)`` columns (the last may be shorter)."""
+    m, k = scores.shape
+    if groups == 1:
+        return bxp.min(scores, axis=1)[:, None]
+    width = -(-k // groups)
+    if groups * width != k:
+        pad = bxp.full((m, groups * width - k), math.inf, dtype=scores.dtype, device=array_api_compat.device(scores))
+        scores = bxp.concat([scores, pad], axis=1)
+    return bxp.min(bxp.reshape(scores, (m, groups, width)), axis=2)
 
 
 def _assign_prepared_block(

@@ -6,29 +6,53 @@ centre of the group but its own.  When the centres move by ``delta_j``, ``u`` gr
 centre's move and ``l_g`` shrinks by the largest move in the group (the triangle
 inequality), so a row whose ``u`` stays below every ``l_g`` keeps its label without a single
 distance computed.  With one group this is Hamerly's algorithm (2010); with several, the
-global filter of Yinyang k-means (Ding et al., ICML 2015).  Rows whose bounds fail are
-gathered (``nonzero`` then ``take``) and scored against every centre in row blocks, which
-also makes their bounds tight again.
+global filter of Yinyang k-means (Ding et al., ICML 2015); with one group per centre,
+Elkan's (2003) lower bounds.
 
-**Exactness.**  The answer is Lloyd's, not an approximation of it:
+**The passes.**  In each block of rows, the bounded pass loosens the bounds by the last
+moves, selects the rows whose bounds fail, scores just those against every centre (which
+makes their bounds tight again) and writes their labels and bounds.  How a block selects
+its rows is the backend's ``compaction``: eager arrays (NumPy, PyTorch, CuPy,
+array-api-strict, and each block of a Dask array, in its own task) take exactly the failing
+rows; under a trace (JAX, whose cores are all compiled, ``jax.jit`` included) a block
+gathers a fixed number of them, 1/32 or 1/4 of the block, and scores the whole block when
+more fail, each choice a ``lax.cond``.  A block where most rows fail is scored whole.  The
+per-cluster sums then come from a pass over Lloyd's own row blocks.  On eager backends the
+bounded pass walks blocks of up to :data:`BOUND_BLOCK_ROWS` rows (it reads only the bounds
+and the selected rows, and each block costs a few dozen array calls: Lloyd's 2,000-row
+blocks made that overhead most of an iteration); while most rows fail (the first
+iterations) one fused pass over Lloyd's blocks scores and sums at once.  Under a trace
+there is no per-call overhead and the pass is always the fused one.
 
-* a row is skipped only when its bounds prove a gap wider than the rounding error of the
-  score expansion that Lloyd's own pass uses (``4 (d + 2) eps (|x - o|^2 + R^2)`` on the
-  squared distances, ``o`` the loop's origin and ``R`` the centres' largest distance from
-  it), so Lloyd's pass would have chosen the same centre; the bounds themselves start
-  widened by that error, so they bound the true distances;
+**Exactness.**  The answer is Lloyd's, not an approximation of it.  With ``a = |x - o|``
+(``o`` the loop's fixed origin), ``R`` the centres' largest distance from it and ``eps``
+the precision of the backend's products (the dtype's, or TF32's where a GPU library uses
+it for float32 products), every squared distance Lloyd's pass compares, and every one the
+bounded pass computes, is within ``T = 4 (d + 3) eps (a + R)^2`` of the exact one (the
+rounding of the d-term products, of the centres' half norms and of the shifted vectors
+themselves; ``a + 3R`` for ``a + R`` where Lloyd's pass shifts by each iteration's first
+centre instead).  So:
+
+* a row is skipped only when its bounds prove ``l > u`` and ``l^2 - u^2 > T``: its own
+  centre's squared distance is then smaller than any other's by more than the rounding
+  of Lloyd's scores, so Lloyd's pass would choose it too;
+* a computed distance ``c`` is widened by ``T / max(c, sqrt(T)) + eps c`` into a bound
+  (``|d - c| <= |d^2 - c^2| / (d + c)``), the centres' moves are rounded up and every
+  loosening rounded outwards, so the bounds bound the exact distances;
+* a row that is scored gets its label from Lloyd's own scores: the same terms
+  (:func:`scoring_terms`), the same product in the same layout and the same nearest-index
+  rule (:func:`nearest_with_others`), so ties and near-ties go the same way;
 * the centres are updated from segment sums of every row in Lloyd's row blocks and order
-  (the same block function, the same capability), so given equal labels the centres, the
+  (the same partition, the same capability), so given equal labels the centres, the
   empty-cluster relocation, the shift and the stopping rule are Lloyd's bit for bit.
 
-Rows scored afresh take their label from an argmin of the same expansion (lowest index on
-ties), so exact ties (integer data, duplicated centres) go the same way as in Lloyd's pass.
+Measured against the ``sqrt(T)`` margin an earlier version kept (a gap in distance, not in
+squared distance), this skips about half the rows of Gaussian noise in 20 dimensions
+instead of none: the rounding of a squared distance is spread over the two distances'
+sum, not its square root.
 
-Memory: ``O(n G)`` for the bounds (``G`` is 1 by default, see :func:`group_count`), the gathered rows of one
-pass (at most ``n d``, less as the fit settles) and the budgeted score blocks.
-
-The loop runs on eager arrays only (``caps.compacts_rows``): its row count changes with the
-data.  Traced and lazy arrays run :func:`xpcluster.cluster._kmeans.lloyd`.
+Memory: ``O(n G)`` for the bounds (``G`` is 1 by default, see :func:`group_count`) and the
+budgeted blocks; no ``n x k`` array.
 """
 from __future__ import annotations
 
@@ -39,9 +63,15 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from .._backends import capabilities_for
+from .._backends import generic
 from .._backends.generic import RowAligned
-from .assign import even_rows, prepare_rows, rows_per_chunk
+from .assign import (
+    even_rows, group_minima, nearest_with_others, pass_rows, prepare_rows, prepared_nearest_with_others,
+    prepared_score_weights, scoring_terms,
+)
+from .chunks import memory_budget_bytes
 from .update import update_centroids
+
 
 def group_count(k: int, d: int) -> int:
     """Groups of centres: one (Hamerly's single lower bound) for every shape measured.
@@ -56,21 +86,45 @@ def group_count(k: int, d: int) -> int:
     return 1
 
 
+def bounds_pay_off(k: int, d: int) -> bool:
+    """Whether ``algorithm='auto'`` runs the bounded loop: from k = 256 centres on.
+
+    A bounded pass still reads every row for the sums and reads and writes each row's
+    bounds, so it beats Lloyd's pass only where Lloyd's is dominated by its product; and
+    the first iterations, while the centres move far, score most rows anyway.  Measured
+    on NumPy, 2 cores, to convergence (tol=1e-4) from k-means++ (2026-12-07), time
+    against Lloyd's: k=256 on 100,000 x 32 of 256 Gaussians 0.64x; k=128: 0.96-1.09x
+    (200,000 x 8, 81 iterations), 1.02x (Gaussian noise, 20 features), 1.16-1.32x (32 and
+    256 features, digits); k=64: 0.83x (8 features) but 1.11-1.17x (32 to 256 features,
+    digits); k <= 32: 1.2-1.4x.  ``d`` is kept for rules that would use it.
+    """
+    return k >= 256
+
+
 #: Iterations in a row scoring more than FULL_PASS_FRACTION of the rows after which the
-#: loop gives the bounds up for Lloyd's iterations.
+#: loop gives the bounds up for Lloyd's iterations.  (Trying them again later, after 4, 8,
+#: 16 ... Lloyd iterations, cost more than it saved on every shape measured with k <= 64:
+#: a bounded pass that scores a third of the rows is still slower than Lloyd's there.)
 GIVE_UP_AFTER = 3
 
-#: Past this fraction of rows to score, one pass scores every row and sums them too (as
-#: Lloyd's pass does), instead of gathering the rows and summing in a pass of its own.
+#: Past this fraction of a block's rows to score, the whole block is scored.
 FULL_PASS_FRACTION = 0.5
 
+#: Under a trace, a block gathers its failing rows this fraction of its rows at a time.
+STATIC_ROUND = 1 / 16
 
-class _Rows(NamedTuple):
-    """The rows as the loop's passes read them, laid out as Lloyd's pass lays them out.
+#: Most rows per block of the eager bounded pass (fewer when a thread would be idle or the
+#: selected rows would outgrow the memory budget).  On 100,000 x 32, k=256 (NumPy, 2
+#: cores) blocks 16x Lloyd's (32,768 rows) made a fit 0.35 s against 0.95 s in Lloyd's.
+BOUND_BLOCK_ROWS = 65_536
 
-    ``kind`` "shifted": ``data`` is :func:`prepare_rows`' ``x - o`` (then a column of ones
-    when it fits), summed as is and moved back by the origin; "weighted": ``[x, w]``;
-    "plain": ``x``."""
+
+class _Layout(NamedTuple):
+    """The rows as Lloyd's pass reads them.
+
+    ``kind`` "ones": :func:`prepare_rows`' ``[x - o, 1]``; "shifted": its ``x - o``;
+    "plain": ``x`` (each pass shifts by the first usable centre); "weighted": ``[x, w]``
+    (as Lloyd's weighted pass lays them out)."""
 
     data: Any
     kind: str
@@ -81,165 +135,270 @@ def bounded_lloyd(x: Any, weights: Any, centers: Any, tol: Any, *, max_iter: int
                   relocate: Any, lloyd_step: Any, prepared: Any = "compute", groups: int | None = None,
                   stats: list | None = None) -> tuple[Any, Any]:
     """Lloyd iterations from ``centers`` with bounds; returns ``(centers, n_iter)`` equal to
-    Lloyd's (see the module docstring).  ``relocate`` is the estimator's empty-cluster rule,
-    ``relocate(x, weights, centers, labels, sums, mass) -> (sums, mass, labels)``, and
-    ``lloyd_step(centers, previous_labels) -> (centers, labels, unchanged, shift)`` its
-    plain Lloyd iteration: when the bounds fail for most rows :data:`GIVE_UP_AFTER`
-    iterations in a row (data without clusters), keeping them costs more than they save,
-    and the loop finishes with Lloyd's own iterations (the same answer).  When ``stats``
-    is a list, the fraction of rows scored in each iteration is appended to it (1.0 for
-    Lloyd's iterations).  ``prepared`` is :func:`prepare_rows`' result for ``x`` and
-    ``centers[0:1]`` when the caller has it (``lloyd_step``'s), made here otherwise.
+    Lloyd's (see the module docstring).
+
+    ``relocate`` is the estimator's empty-cluster rule, ``relocate(x, weights, centers,
+    labels, sums, mass) -> (sums, mass, labels)``, and ``lloyd_step(centers,
+    previous_labels) -> (centers, labels, unchanged, shift)`` its plain Lloyd iteration:
+    when most rows fail their bounds :data:`GIVE_UP_AFTER` iterations in a row (data
+    without clusters), keeping them costs more than they save, and the loop finishes with
+    Lloyd's own iterations (the same answer).  ``prepared`` is :func:`prepare_rows`' result
+    for ``x`` and ``centers[0:1]`` when the caller has it (``lloyd_step``'s), made here
+    otherwise.  When ``stats`` is a list (eager arrays), the fraction of rows scored in
+    each iteration is appended to it (1.0 for Lloyd's iterations).
+
+    The loop is ``caps.while_loop`` and its branch ``caps.cond``: compiled on JAX, one
+    host read per iteration on eager backends, one persisted step per iteration on Dask.
     """
     n, d = x.shape
     k = centers.shape[0]
     caps = caps.for_data(x)
     groups = group_count(k, d) if groups is None else max(1, min(int(groups), k))
-    itemsize = xp.finfo(x.dtype).bits // 8
     device = array_api_compat.device(x)
     if isinstance(prepared, str):  # the caller's prepare_rows result (or None) when given
         prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
-    origin = centers[0:1, :] if prepared is None else prepared.origin
     if weights is not None:
-        rows = _Rows(xp.concat([x, xp.astype(weights, x.dtype)[:, None]], axis=1), "weighted", d)
+        layout = _Layout(xp.concat([x, xp.astype(weights, x.dtype)[:, None]], axis=1), "weighted", d)
     elif prepared is not None:
-        rows = _Rows(prepared.rows, "shifted", d)
+        layout = _Layout(prepared.rows, "ones" if prepared.ones else "shifted", d)
     else:
-        rows = _Rows(x, "plain", d)
+        layout = _Layout(x, "plain", d)
+    # The origin the rounding is measured from: the prepared rows' (fixed), else the first
+    # starting centre (Lloyd's passes then shift by each iteration's first centre o', and
+    # |x - o'| + |c - o'| <= |x - o| + 3R).
+    origin = centers[0:1, :] if prepared is None else prepared.origin
+    reach_factor = 1.0 if prepared is not None else 3.0
     map_rows = caps.parallel_map_row_chunks or caps.map_row_chunks
-    # Lloyd's row blocks for the sums (assign_labels' partition, so its sums bit for bit).
-    sum_rows = even_rows(n, rows_per_chunk(k, d, itemsize, caps.block_bytes, caps.concurrent_blocks()))
-    score_rows = rows_per_chunk(k + groups, d, itemsize, caps.block_bytes, caps.concurrent_blocks())
-    # Squared rounding error of the expansion's squared distances, per unit of |x-o|^2 + R^2
-    # (16x more when Lloyd's pass shifts by each iteration's first centre instead of the
-    # fixed origin: |x - o'| <= |x - o| + 2R).  As a distance it is at most
-    # sqrt(gamma) |x - o| + sqrt(gamma) R: a fixed part per row and one per iteration.
-    gamma = 4.0 * (d + 2) * float(xp.finfo(x.dtype).eps) * (1 if prepared is not None else 16)
-    row_slack = math.sqrt(gamma) * xp.sqrt(map_rows(rows.data, sum_rows, _sq_norms_block, origin, rows.kind, d)[0][0])
-    options = {"groups": groups, "kind": rows.kind, "d": d, "k": k}
+    rows = pass_rows(x, k, xp=xp, caps=caps)  # Lloyd's partition: its sums, bit for bit
+    bound_rows = _bound_block_rows(x, rows, groups, xp.finfo(x.dtype).bits // 8, caps=caps)
+    eps = max(float(xp.finfo(x.dtype).eps), caps.product_epsilon(x))
+    tau = 4.0 * (d + 3) * eps  # T = tau (a + R)^2, see the module docstring
+    row_norm = xp.sqrt(map_rows(layout.data, rows, _sq_norms_block, origin, layout.kind, d)[0][0])
+    block_options = {"kind": layout.kind, "d": d, "k": k, "groups": groups, "score_rows": rows, "tau": tau, "eps": eps}
+    fused_fn = functools.partial(_bounded_block, with_sums=True, **block_options)
+    bound_fn = functools.partial(_bounded_block, with_sums=False, **block_options)
+    sums_fn = functools.partial(_sums_block, kind=layout.kind, d=d, k=k)
+    counter = x.dtype  # counts ride as floats: exact far beyond any "> 0" and ratio they feed
 
-    labels = upper = lower = None
-    n_iter = 0
-    crowded = 0  # iterations in a row that scored most rows
-    while n_iter < max_iter:
-        if crowded >= GIVE_UP_AFTER:
-            centers, labels, unchanged, shift = lloyd_step(centers, labels)
-            n_iter += 1
-            if stats is not None:
-                stats.append(1.0)
-            if caps.read_bool(unchanged | (shift <= tol)):
-                break
-            continue
-        shifted = centers - origin
-        usable = xp.all(xp.isfinite(centers), axis=1)
-        safe = xp.where(usable[:, None], shifted, xp.zeros_like(shifted))
-        half_sq = xp.where(usable, 0.5 * xp.sum(safe * safe, axis=1), xp.full((k,), math.inf, dtype=x.dtype, device=device))
-        radius_sq = xp.max(xp.where(usable, 2 * half_sq, xp.zeros_like(half_sq)))
-        centre_slack = math.sqrt(gamma) * xp.sqrt(radius_sq)
-        consts = (origin, safe, half_sq, centre_slack)
-        index = count = None
-        if labels is not None:
-            closest = lower[0, :] if groups == 1 else xp.min(lower, axis=0)
-            # The rows whose bounds prove no gap beyond the rounding; NaN bounds (a centre
-            # went non-finite) are active too.
-            index = xp.nonzero(~(closest - upper > row_slack + centre_slack))[0]
-            count = int(index.shape[0])
-        if count is None or count > FULL_PASS_FRACTION * n:
-            # Every row scored, and summed in the same pass (Lloyd's blocks).
-            per_row, totals = map_rows(rows.data, sum_rows, functools.partial(_score_block, with_sums=True, **options),
-                                       *consts, RowAligned(row_slack))
-            changed = True if labels is None else xp.any(per_row[0] != labels)
-            labels, upper, lower = per_row[0], per_row[1], xp.stack(per_row[2:], axis=0)
-            scored = n
-            crowded += 1
+    # The loop's state: (centers, labels, upper, lower, drift, n_iter, go, crowded, history,
+    # tol); ``crowded`` counts bounded passes in a row that scored most rows.
+    def bounded_iteration(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        centers, labels, upper, lower, drift, n_iter, _, crowded, history, tol = state
+        centre_origin, shifted, half_sq = scoring_terms(centers, prepared, xp=xp)
+        if layout.kind == "ones":
+            score_consts = (prepared_score_weights(shifted, half_sq, xp=xp),)
         else:
-            crowded = 0
-            scored = count
-            if count:
-                # At least one block per thread, so that they share the rows.
-                gathered_rows = min(score_rows, max(256, -(-count // max(1, caps.concurrent_blocks()))))
-                per_row, _ = map_rows(caps.take_rows(rows.data, index), gathered_rows,
-                                      functools.partial(_score_block, with_sums=False, **options),
-                                      *consts, RowAligned(xp.take(row_slack, index)))
-                # Only rescored rows can change label (Lloyd's "labels unchanged" test, on them).
-                changed = xp.any(per_row[0] != xp.take(labels, index))
-                labels = caps.put_rows(labels, index, per_row[0])
-                upper = caps.put_rows(upper, index, per_row[1])
-                lower = caps.put_rows(lower, index, xp.stack(per_row[2:], axis=0))
-            else:
-                changed = False
-            totals = map_rows(rows.data, sum_rows, functools.partial(_sums_block, kind=rows.kind, d=d, k=k),
-                              RowAligned(labels))[1]
-        if stats is not None:
-            stats.append(scored / max(n, 1))
-        sums, counts = _lloyd_totals(totals, rows, origin, xp=xp)
+            score_consts = (centre_origin, shifted, half_sq)
+        radius = xp.sqrt(xp.max(xp.where(xp.isfinite(half_sq), xp.sum((centers - origin) ** 2, axis=1),
+                                         xp.zeros_like(half_sq))))
+        reach = reach_factor * radius * (1 + (d + 3) * eps)  # rounded up
+        bound_args = (RowAligned(labels), RowAligned(upper), RowAligned(lower), RowAligned(row_norm), drift,
+                      group_max(drift, groups, xp=xp), reach, *score_consts)
+
+        def fused(*args: Any) -> tuple[Any, ...]:  # scored and summed in Lloyd's blocks
+            per_row, totals = map_rows(layout.data, rows, fused_fn, *args)
+            return (*per_row, *totals)
+
+        def split(*args: Any) -> tuple[Any, ...]:  # bounds in large blocks, then Lloyd's sums
+            per_row, totals = map_rows(layout.data, bound_rows, bound_fn, *args)
+            _, sums = map_rows(layout.data, rows, sums_fn, RowAligned(per_row[0]))
+            return (*per_row, *sums, *totals)
+
+        if bound_rows == rows:
+            outputs = fused(*bound_args)
+        else:  # fused while most rows fail (the first pass, crowded passes)
+            outputs = caps.cond((n_iter == 0) | (crowded > 0), fused, split, *bound_args)
+        labels, upper, lower, sums, counts, scored, changed, seen = outputs
+        sums, counts = _lloyd_totals(sums, counts, layout, origin if prepared is not None else None, xp=xp)
         mass = xp.astype(counts, sums.dtype)
         sums, mass, labels = relocate(x, weights, centers, labels, sums, mass)
         new_centers, _ = update_centroids(sums, mass, centers, xp=xp)
-        shift = xp.sum((new_centers - centers) ** 2)
-        n_iter += 1
-        drift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1))
-        centers = new_centers
-        if not caps.read_bool(changed) or caps.read_bool(shift <= tol):
-            break
-        # Moves of the centres loosen the bounds (rounded outwards: one ulp per step).
-        grow = 1 + 2 * float(xp.finfo(x.dtype).eps)
-        upper = (upper + xp.take(drift, labels)) * grow
-        lower = (lower - _group_max(drift, groups, xp=xp)[:, None]) / grow
-    return centers, xp.asarray(n_iter, dtype=xp.int32, device=device)
+        shift = xp.sum((new_centers - centers) ** 2)  # Lloyd's, as Lloyd computes it
+        drift = xp.sqrt(xp.sum((new_centers - centers) ** 2, axis=1)) * (1 + (d + 3) * eps)  # rounded up
+        crowded = xp.where(scored > FULL_PASS_FRACTION * seen, crowded + 1, xp.zeros_like(crowded))
+        history = _recorded(history, n_iter, scored / seen, xp=xp)
+        go = (changed > 0) & (shift > tol) & (n_iter + 1 < max_iter)
+        return new_centers, labels, upper, lower, drift, n_iter + 1, go, crowded, history, tol
+
+    def lloyd_iteration(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        centers, labels, upper, lower, drift, n_iter, _, crowded, history, tol = state
+        new_centers, labels, unchanged, shift = lloyd_step(centers, labels)
+        history = _recorded(history, n_iter, xp.ones_like(history[0]), xp=xp)
+        go = ~(unchanged | (shift <= tol)) & (n_iter + 1 < max_iter)
+        return new_centers, labels, upper, lower, drift, n_iter + 1, go, crowded, history, tol
+
+    def step(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        return caps.cond(state[7] >= GIVE_UP_AFTER, lloyd_iteration, bounded_iteration, state)
+
+    # No labels yet (Lloyd's first pass compares with -1 too) and bounds that fail (an
+    # upper bound of 0 above a lower bound of -1): the first pass scores every row.
+    zero = xp.zeros_like(row_norm)
+    int_zero = xp.zeros((), dtype=xp.int32, device=device)
+    state = (
+        centers,
+        xp.astype(zero, xp.int32) - 1,
+        zero,
+        zero[:, None] + xp.full((1, groups), -1.0, dtype=x.dtype, device=device),
+        xp.zeros((k,), dtype=x.dtype, device=device),
+        int_zero,
+        xp.asarray(max_iter > 0, device=device),
+        int_zero,
+        xp.zeros((max(max_iter, 1),), dtype=counter, device=device),
+        tol,
+    )
+    state = caps.while_loop(lambda s: s[6], step, state)
+    centers, n_iter, history = state[0], state[5], state[8]
+    if stats is not None and not caps.is_traced(n_iter):
+        stats.extend(float(history[i]) for i in range(int(n_iter)))
+    return centers, n_iter
 
 
-def _points(block: Any, origin: Any, kind: str, d: int) -> Any:
-    """A block's rows less the origin, as Lloyd's pass computes them."""
-    return block if kind == "shifted" and block.shape[1] == d else (
-        block[:, :d] if kind == "shifted" else block[:, :d] - origin)
+def _recorded(history: Any, at: Any, value: Any, *, xp: Any) -> Any:
+    """``history`` with entry ``at`` (a 0-d index) set to ``value`` (no scatter in the standard)."""
+    positions = xp.arange(history.shape[0], dtype=at.dtype, device=array_api_compat.device(history))
+    return xp.where(positions == at, xp.astype(value, history.dtype), history)
+
+
+def group_max(values: Any, groups: int, *, xp: Any) -> Any:
+    """(groups,) largest of ``values`` (k,) over each contiguous group of centres."""
+    return -group_minima(-values[None, :], groups, xp)[0, :]
 
 
 def _sq_norms_block(block: Any, origin: Any, kind: str, d: int) -> tuple[tuple[Any], tuple[()]]:
+    """Each row's squared distance from the fixed origin (the rounding's scale)."""
     bxp = array_api_compat.array_namespace(block)
-    points = _points(block, origin, kind, d)
+    points = block[:, :d] if kind in ("ones", "shifted") else block[:, :d] - origin
     return (bxp.sum(points * points, axis=1),), ()
 
 
-def _group_max(values: Any, groups: int, *, xp: Any) -> Any:
-    """(groups,) largest of ``values`` (k,) over each contiguous group of centres."""
-    k = values.shape[0]
-    width = -(-k // groups)
-    padded = xp.concat([values, xp.full((groups * width - k,), -math.inf, dtype=values.dtype,
-                                        device=array_api_compat.device(values))])
-    return xp.max(xp.reshape(padded, (groups, width)), axis=1)
+def _bound_block_rows(x: Any, rows: int, groups: int, itemsize: int, *, caps: Any) -> int:
+    """Rows per block of the bounded pass: Lloyd's ``rows`` under a trace (no per-call
+    overhead to spread), else up to :data:`BOUND_BLOCK_ROWS`, at least one block per
+    thread, and the selected rows (at most the block, with their bounds) within the budget."""
+    n, d = x.shape
+    if caps.compaction(x) != "exact" or not isinstance(n, int):
+        return rows
+    threads = max(1, caps.concurrent_blocks())
+    per_row = (d + groups + 4) * itemsize
+    limit = min(BOUND_BLOCK_ROWS, -(-n // threads), memory_budget_bytes() // threads // per_row)
+    return rows if limit <= rows else even_rows(n, limit)
 
 
-def _score_block(block: Any, origin: Any, shifted: Any, half_sq: Any, centre_slack: Any, row_slack: Any, *,
-                 groups: int, kind: str, d: int, k: int, with_sums: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """Labels (lowest index on ties), the distance to the own centre widened by the slack
-    and, for each group, the nearest other distance narrowed by it, for one block of rows
-    (and its segment sums as Lloyd's pass makes them, ``with_sums``).
+def _bounded_block(block: Any, labels: Any, upper: Any, lower: Any, row_norm: Any, drift: Any, group_drift: Any,
+                   reach: Any, *score_consts: Any, kind: str, d: int, k: int, groups: int, score_rows: int,
+                   tau: float, eps: float, with_sums: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """One block of the bounded pass: loosen the bounds by the last moves, score the rows
+    whose bounds fail (all of them when most do; at most ``score_rows`` at a time) and,
+    ``with_sums`` (a block of Lloyd's partition), add the block into Lloyd's sums.
 
-    The scores ``0.5|c|^2 - x.c`` are laid out (k, rows), so that minima over centres and
-    over each group's centres are passes over whole rows of scores (a reduction over a
-    short last axis costs a per-row overhead: 30x slower on NumPy for groups of 16), and
-    minima are taken on the scores (an increasing function of the distance for each row),
-    so only the (groups, rows) results become distances."""
+    Returns per row the labels, upper bounds and (m, groups) lower bounds; as totals the
+    block's segment sums and counts (Lloyd's, ``with_sums``), and how many rows it scored,
+    how many changed label and how many it holds."""
     bxp = array_api_compat.array_namespace(block)
     bcaps = capabilities_for(bxp)
-    points = _points(block, origin, kind, d)
     m = block.shape[0]
-    scores = half_sq[:, None] - shifted @ bxp.matrix_transpose(points)
-    labels, own = bcaps.column_nearest(scores)
-    others = bcaps.exclude_own(scores, labels)
-    width = -(-k // groups)
     device = array_api_compat.device(block)
-    if groups * width != k:
-        others = bxp.concat([others, bxp.full((groups * width - k, m), math.inf, dtype=others.dtype, device=device)],
-                            axis=0)
-    other = bxp.min(bxp.reshape(others, (groups, width, m)), axis=1) if groups > 1 else bxp.min(others, axis=0)[None, :]
+    grow = 1 + 2 * float(bxp.finfo(block.dtype).eps)  # each loosening rounded outwards
+    upper = (upper + bxp.take(drift, bxp.clip(labels, min=0))) * grow
+    lower = (lower - group_drift[None, :]) / grow
+    span = row_norm + reach
+    rounding = tau * span * span  # T: the rounding of any squared distance of the row
+    nearest_other = bxp.min(lower, axis=1)
+    # The rows whose bounds prove no gap beyond the rounding; NaN bounds are active too.
+    active = ~((nearest_other > upper) & (nearest_other * nearest_other - upper * upper > rounding))
+    count = bxp.sum(bxp.astype(active, block.dtype))
+
+    def score(rows: Any, rows_rounding: Any) -> tuple[Any, Any, Any]:
+        fn = functools.partial(_score_rows, score_consts=score_consts, kind=kind, d=d, groups=groups, eps=eps)
+        if rows.shape[0] <= score_rows:
+            return fn(rows, rows_rounding)[0]
+        return generic.map_row_chunks(rows, score_rows, fn, RowAligned(rows_rounding))[0]
+
+    def whole(labels: Any, upper: Any, lower: Any) -> tuple[Any, ...]:
+        return (*score(block, rounding), bxp.asarray(float(m), dtype=block.dtype, device=device))
+
+    def gathered(labels: Any, upper: Any, lower: Any) -> tuple[Any, ...]:
+        index = bcaps.compact_index(active, None)
+        new = score(bcaps.take_rows(block, index), bxp.take(rounding, index))
+        # Owned copies: the block's labels may be a view of the loop's state.
+        labels = bcaps.put_rows(bxp.asarray(labels, copy=True), index, new[0])
+        upper = bcaps.put_rows(upper, index, new[1])
+        lower = bcaps.put_rows(lower, index, new[2])
+        return labels, upper, lower, bxp.asarray(float(index.shape[0]), dtype=block.dtype, device=device)
+
+    def untouched(labels: Any, upper: Any, lower: Any) -> tuple[Any, ...]:
+        return labels, upper, lower, bxp.zeros((), dtype=block.dtype, device=device)
+
+    if bcaps.compaction(block) == "exact":
+        if m == 0 or not bcaps.read_bool(count > 0):
+            new_labels, new_upper, new_lower, scored = untouched(labels, upper, lower)
+        elif bcaps.read_bool(count > FULL_PASS_FRACTION * m):
+            new_labels, new_upper, new_lower, scored = whole(labels, upper, lower)
+        else:
+            new_labels, new_upper, new_lower, scored = gathered(labels, upper, lower)
+    else:  # static shapes: the failing rows in rounds of a fixed number, or the whole block
+        capacity = max(1, int(m * STATIC_ROUND))
+        in_rounds = functools.partial(_in_rounds, active=active, count=count, capacity=capacity, score=score,
+                                      block=block, rounding=rounding, bxp=bxp, bcaps=bcaps)
+        new_labels, new_upper, new_lower, scored = bcaps.cond(
+            count > FULL_PASS_FRACTION * m, whole, in_rounds, labels, upper, lower)
+    changed = bxp.sum(bxp.astype(new_labels != labels, block.dtype))
+    seen = bxp.asarray(float(m), dtype=block.dtype, device=device)
+    sums = _sums_block(block, new_labels, kind=kind, d=d, k=k)[1] if with_sums else ()
+    return (new_labels, new_upper, new_lower), (*sums, scored, changed, seen)
+
+
+def _in_rounds(labels: Any, upper: Any, lower: Any, *, active: Any, count: Any, capacity: int, score: Any, block: Any,
+               rounding: Any, bxp: Any, bcaps: Any) -> tuple[Any, ...]:
+    """Under a trace: the ``count`` rows that ``active`` selects, ``capacity`` at a time
+    (``ceil(count / capacity)`` rounds of a ``while_loop``), scored and written back."""
+    m = block.shape[0]
+    device = array_api_compat.device(block)
+    index = bcaps.compact_index(active, m)  # every selected row first, then padding past the end
+    offsets = bxp.arange(capacity, dtype=index.dtype, device=device)
+    rounds = bxp.astype(bxp.ceil(count / capacity), index.dtype)
+    # Owned copies: the block's labels may be a view of the loop's state.
+    labels = bxp.asarray(labels, copy=True)
+
+    def one_round(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        r, labels, upper, lower = state
+        at = r * capacity + offsets
+        rows = bxp.where(at < m, bxp.take(index, bxp.clip(at, max=m - 1)), bxp.full_like(at, m))  # m: dropped
+        safe = bxp.clip(rows, max=m - 1)
+        new = score(bcaps.take_rows(block, safe), bxp.take(rounding, safe))
+        return (r + 1, bcaps.put_rows(labels, rows, new[0]), bcaps.put_rows(upper, rows, new[1]),
+                bcaps.put_rows(lower, rows, new[2]))
+
+    start = bxp.zeros((), dtype=index.dtype, device=device)
+    _, labels, upper, lower = bcaps.while_loop(lambda state: state[0] < rounds, one_round, (start, labels, upper, lower))
+    return labels, upper, lower, bxp.astype(rounds * capacity, block.dtype)
+
+
+def _score_rows(rows: Any, rounding: Any, *, score_consts: tuple[Any, ...], kind: str, d: int, groups: int,
+                eps: float) -> tuple[tuple[Any, Any, Any], tuple[()]]:
+    """Labels from Lloyd's scores of ``rows`` (laid out as ``kind``), and the distances to
+    the own centre and, per group, to the nearest other, widened into an upper and lower
+    bounds by their rounding (``rounding``: each row's bound on the error of its squared
+    distances), as a ``map_row_chunks`` block function."""
+    bxp = array_api_compat.array_namespace(rows)
+    bcaps = capabilities_for(bxp)
+    if kind == "ones":
+        points = rows[:, :d]
+        labels, best, others = prepared_nearest_with_others(rows, score_consts[0], groups, bxp, bcaps)
+    else:
+        centre_origin, shifted, half_sq = score_consts
+        points = rows if kind == "shifted" else rows[:, :d] - centre_origin
+        labels, best, others = nearest_with_others(points, shifted, half_sq, groups, bxp, bcaps)
     sq_norms = bxp.sum(points * points, axis=1)
-    slack = row_slack + centre_slack
-    own_distance = bxp.sqrt(bxp.clip(sq_norms + 2 * own, min=0.0)) + slack
-    other_distance = bxp.sqrt(bxp.clip(sq_norms[None, :] + 2 * other, min=0.0)) - slack[None, :]
-    per_row = (labels, own_distance, *(other_distance[g, :] for g in range(groups)))
-    return per_row, (_sums_block(block, labels, kind=kind, d=d, k=k)[1] if with_sums else ())
+    # sqrt(T), kept above 0 (T is 0 for a row and every centre at the origin: 0 / tiny is 0).
+    floor = bxp.clip(bxp.sqrt(rounding), min=float(bxp.finfo(rows.dtype).smallest_normal))
+    own = bxp.sqrt(bxp.clip(sq_norms + 2 * best, min=0.0))
+    other = bxp.sqrt(bxp.clip(sq_norms[:, None] + 2 * others, min=0.0))
+    # |d - c| <= |d^2 - c^2| / (d + c) <= T / max(c, sqrt(T)), plus the square root's rounding.
+    # (Written so that an infinite distance, to a centre no row may take, stays infinite.)
+    upper = own * (1 + eps) + rounding / bxp.maximum(own, floor)
+    lower = other * (1 - eps) - rounding[:, None] / bxp.maximum(other, floor[:, None])
+    return (labels, upper, lower), ()
 
 
 def _sums_block(block: Any, labels: Any, *, kind: str, d: int, k: int) -> tuple[tuple[()], tuple[Any, Any]]:
@@ -252,13 +411,12 @@ def _sums_block(block: Any, labels: Any, *, kind: str, d: int, k: int) -> tuple[
     return (), bcaps.segment_sums(block, labels, k)
 
 
-def _lloyd_totals(totals: tuple[Any, Any], rows: _Rows, origin: Any, *, xp: Any) -> tuple[Any, Any]:
+def _lloyd_totals(sums: Any, counts: Any, layout: _Layout, origin: Any, *, xp: Any) -> tuple[Any, Any]:
     """The per-cluster sums and counts (total weights) from the blocks' segment sums, as
-    ``assign_labels`` finishes them."""
-    sums, counts = totals
-    d = rows.d
-    if rows.kind == "weighted":
+    ``assign_labels`` finishes them (``origin``: the prepared rows', or None)."""
+    d = layout.d
+    if layout.kind == "weighted":
         return sums[:, :d], sums[:, d]
-    if rows.kind == "shifted":
+    if origin is not None:
         return sums[:, :d] + xp.astype(counts, sums.dtype)[:, None] * origin, counts
     return sums, counts

@@ -26,7 +26,7 @@ from .._core.assign import (
     assign_labels, mean_feature_variance, prepare_rows, rows_per_chunk, sparse_rows_per_chunk,
     sparse_squared_distances,
 )
-from .._core.bounds import bounded_lloyd
+from .._core.bounds import bounded_lloyd, bounds_pay_off
 from .._core.chunks import memory_budget, memory_budget_bytes
 from .._core.dtypes import to_compute_dtype, widest_float
 from .._core.scale import is_unit, range_scale, scaled, unscaled_checked
@@ -87,12 +87,14 @@ def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol_scaled: Any, *, i
     Returns ``(centers, labels, inertia, n_iter, n_distinct)``: the final centres, the labels
     and the (weighted) inertia of the final assignment to them, the number of Lloyd
     iterations run and the number of clusters with members (weight) in that assignment.
-    ``algorithm='elkan'`` runs :func:`bounded_lloyd` (the same result, fewer distances)
-    where the rows can be compacted (dense, eager arrays), Lloyd's loop elsewhere.
+    ``algorithm='elkan'`` (and 'auto' where the bounds pay off) runs :func:`bounded_lloyd`
+    (the same result, fewer distances) where the passes may select rows (dense data, not a
+    ``torch.compile`` trace), Lloyd's loop elsewhere.
     """
     with memory_budget(budget):
         centers = initial_centers(x, weights, draws, init=init, k=k, xp=xp, caps=caps)
-        if algorithm == "elkan" and uses_bounds(x, k, caps=caps):
+        if algorithm in ("elkan", "auto") and uses_bounds(x, k, caps=caps) and (
+                algorithm == "elkan" or bounds_pay_off(k, x.shape[1])):
             relocate = functools.partial(relocate_empty_clusters, xp=xp, caps=caps)
             prepared = prepare_rows(x, centers[0:1, :], xp=xp) if weights is None else None
 
@@ -111,8 +113,9 @@ def fit_core(x: Any, weights: Any, draws: tuple[Any, ...], tol_scaled: Any, *, i
 
 def uses_bounds(x: Any, k: int, *, caps: Any) -> bool:
     """Whether ``algorithm='elkan'`` runs the bounded loop on ``x``: dense rows whose
-    passes may compact rows (eager arrays; see ``Capabilities.compacts_rows``), k > 1."""
-    return k > 1 and not is_sparse(x) and caps.for_data(x).compacts_rows(x)
+    passes may select rows (see ``Capabilities.compaction``; not under ``torch.compile``),
+    k > 1."""
+    return k > 1 and not is_sparse(x) and caps.for_data(x).compaction(x) is not None
 
 
 #: Keyword arguments of ``seed_core`` that are compile-time constants.
@@ -881,18 +884,26 @@ class KMeans(_KMeansMixin):
         an int: ``numpy.random.RandomState(random_state)``, as scikit-learn.
     copy_x : bool, default=True
         Kept for compatibility (it must be a bool): ``X`` is never modified, whatever its value.
-    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+    algorithm : {'lloyd', 'elkan', 'auto'}, default='lloyd'
         'elkan' runs an exact accelerated Lloyd: each sample keeps an upper bound on its
         distance to its own centre and a lower bound on the distance to every other
         (Hamerly's bounds, loosened by the centres' moves each iteration), and only the
         samples whose bounds fail are scored (about 5 % of them once the centres settle,
         in ``benchmarks/elkan.py``).  Skipping needs a proven gap wider than the rounding
-        of Lloyd's own distance expansion, and the centres come from the same sums in the
-        same order, so labels, centres, ``inertia_`` and ``n_iter_`` equal 'lloyd''s from
-        the same start.  Memory: O(n) for the bounds.  It runs on eager dense arrays
-        (NumPy, PyTorch, CuPy, array-api-strict; Dask data small enough to run as one
-        task); under ``jax.jit`` or on JAX, on sparse input and on larger Dask data,
-        'elkan' runs Lloyd's iterations (the same answer).
+        of Lloyd's own scores, scored samples take their label from Lloyd's own scores,
+        and the centres come from the same sums in the same order, so labels, centres,
+        ``inertia_`` and ``n_iter_`` equal 'lloyd''s from the same start, ties included.
+        Memory: O(n) for the bounds.  It runs on every backend: eager arrays select the
+        failing samples exactly; JAX (every core is compiled, ``jax.jit`` included)
+        gathers them in fixed-size rounds inside the compiled loop (the first call
+        compiles about twice as long as 'lloyd''s); Dask runs the bounded pass block by
+        block; sparse input and ``torch.compile`` traces run Lloyd's iterations (the
+        same answer).  Where most samples keep failing their bounds (data without
+        clusters) the loop finishes with Lloyd's own iterations.  The bounds pay off
+        where the distance products dominate an iteration, many centres: 0.64x Lloyd's
+        time at k=256 on 100,000 x 32, but 1.1-1.4x at k <= 128 on most shapes measured.
+        'auto' runs 'elkan' from k=256 on and 'lloyd' below (the same answer either way).
+        'lloyd' is the default, as in scikit-learn.
 
     Attributes
     ----------
@@ -958,9 +969,9 @@ class KMeans(_KMeansMixin):
     def _check_params(self) -> None:
         self._check_common_params()
         check_bool(self, "copy_x", self.copy_x)
-        if not isinstance(self.algorithm, str) or self.algorithm not in ("lloyd", "elkan"):
-            raise invalid_parameter(f"The 'algorithm' parameter of KMeans must be a str among ['elkan', 'lloyd']. "
-                             f"Got {self.algorithm!r} instead.")
+        if not isinstance(self.algorithm, str) or self.algorithm not in ("lloyd", "elkan", "auto"):
+            raise invalid_parameter(f"The 'algorithm' parameter of KMeans must be a str among ['auto', 'elkan', "
+                                    f"'lloyd']. Got {self.algorithm!r} instead.")
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "KMeans":
         """Compute k-means clustering.

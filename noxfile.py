@@ -72,4 +72,4 @@ def bench(session: nox.Session) -> None:
 
 
 #: Benchmarks that write their own section of docs/benchmarks.md, run after suite.py.
-STANDALONE_BENCHMARKS = ["sparse.py", "estimators.py", "dask_fit.py", "kmedians.py", "kmedoids.py"]
+STANDALONE_BENCHMARKS = ["sparse.py", "estimators.py", "dask_fit.py", "kmedians.py", "kmedoids.py", "elkan.py"]

@@ -235,7 +235,7 @@ def test_near_ties_between_centres_go_as_in_lloyd(xp, backend, dtype):
 
 
 def test_data_without_clusters_gives_the_bounds_up_for_lloyds_iterations():
-    """Noise: most rows fail their bounds; after GIVE_UP_AFTER such iterations the loop runs
+    """Noise: most rows fail their bounds; after patience(k) such iterations the loop runs
     Lloyd's own iterations to the end, and the answer is Lloyd's."""
     data = np.random.default_rng(11).normal(size=(4000, 6)).astype(np.float32)
     lloyd = KMeans(5, random_state=0, n_init=1, tol=0, max_iter=60).fit(data)
@@ -254,7 +254,7 @@ def test_data_without_clusters_gives_the_bounds_up_for_lloyds_iterations():
     finally:
         kmeans_module.bounded_lloyd = original
     assert_same_fit(elkan, lloyd)
-    assert len(plain_steps) == elkan.n_iter_ - bounds.GIVE_UP_AFTER  # the first pass counts as one
+    assert len(plain_steps) == elkan.n_iter_ - bounds.patience(5)  # the first pass counts as one
 
 
 @pytest.mark.parametrize("groups", [1, 4])

@@ -1,5 +1,6 @@
 """KMeans(algorithm='elkan'): the bounded loop gives Lloyd's answer exactly, on every backend."""
 import functools
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -12,6 +13,7 @@ import xpcluster._core.bounds as bounds
 import xpcluster.cluster._kmeans as kmeans_module
 from xpcluster._backends import capabilities_for, generic
 from xpcluster.cluster import KMeans
+from xpcluster.cluster._kmeans import ConvergenceWarning
 from backends import to_numpy
 
 
@@ -303,3 +305,32 @@ def test_auto_bounds_many_centres_only(scored):
 def test_an_unknown_algorithm_is_refused(bad):
     with pytest.raises(ValueError, match="'algorithm' parameter of KMeans must be a str among"):
         KMeans(3, algorithm=bad).fit(np.zeros((10, 2)))
+
+
+HOSTILE = {
+    "integers": lambda base: np.round(base).astype(np.int64),
+    "float16": lambda base: base.astype(np.float16),
+    "huge": lambda base: base * 1e150,
+    "tiny": lambda base: base * 1e-150,
+    "float32 near its limit": lambda base: (base * 1e30).astype(np.float32),
+    "far from the origin": lambda base: base + 1e8,
+    "constant": lambda base: np.ones_like(base),
+    "duplicates": lambda base: np.repeat(base[:4], len(base) // 4, axis=0),
+    "one feature": lambda base: base[:, :1].copy(),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_input_gives_lloyds_answer(xp, backend, case):
+    """Inputs that stress the bounds' rounding or the dtype policy: 'elkan' equals 'lloyd'."""
+    rng = np.random.default_rng(13)
+    base = np.concatenate([rng.normal(size=(60, 3)) + c for c in (0.0, 8.0, 16.0)])
+    data = HOSTILE[case](base)
+    if case == "float16" and backend.startswith("array_api_strict"):
+        pytest.skip("array-api-strict has no float16")
+    x = xp.asarray(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lloyd = KMeans(4, random_state=0, n_init=2).fit(x)
+        elkan = KMeans(4, random_state=0, n_init=2, algorithm="elkan").fit(x)
+    assert_same_fit(elkan, lloyd)

@@ -1,7 +1,6 @@
 """Standard-only defaults of the capability layer: eager execution, Python loops."""
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import array_api_compat

@@ -57,7 +57,6 @@ budgeted blocks; no ``n x k`` array.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import array_api_compat

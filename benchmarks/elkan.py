@@ -26,6 +26,7 @@ Prints the report and records it in ``OUT/benchmarks.json`` (key ``"elkan"``) an
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import platform
@@ -41,8 +42,13 @@ os.environ["XPCLUSTER_ARRAY_API"] = "1"
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from _record import record  # noqa: E402
+# This folder holds sparse.py, which would shadow the 'sparse' package Dask imports: off
+# the path, and _record.py loaded by its path.
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
+_record = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_record)
+record = _record.record
 
 
 def mixture(rows: int, seed: int = 0) -> np.ndarray:

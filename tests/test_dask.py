@@ -145,10 +145,12 @@ def test_kmeans_fit_on_small_data_is_numpys_fit_with_few_computes(counter):
     np.testing.assert_array_equal(distances.compute(), expected.transform(data))
 
 
-def test_per_block_fit_reads_the_data_once_an_iteration():
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_per_block_fit_reads_the_data_once_an_iteration(algorithm):
     """Data larger than memory (persist-bytes 0: not persisted) on the per-block graph:
     each Lloyd iteration is one pass over the data (its empty-cluster test and its step
-    share it), plus a few passes before and after the loop."""
+    share it; with algorithm='elkan' the bounded pass, its sums and the loop's state too),
+    plus a few passes before and after the loop."""
     from xpcluster.cluster import KMeans
 
     data = np.random.default_rng(4).normal(size=(1200, 3))
@@ -164,7 +166,7 @@ def test_per_block_fit_reads_the_data_once_an_iteration():
     for max_iter in (2, 6):
         produced.clear()
         with dask.config.set(settings):
-            model = KMeans(4, init=data[:4], n_init=1, max_iter=max_iter, tol=0).fit(x)
+            model = KMeans(4, init=data[:4], n_init=1, max_iter=max_iter, tol=0, algorithm=algorithm).fit(x)
         assert model.n_iter_ == max_iter
         counts[max_iter] = len(produced) / x.numblocks[0]
         expected = KMeans(4, init=data[:4], n_init=1, max_iter=max_iter, tol=0).fit(data)

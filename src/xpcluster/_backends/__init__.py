@@ -75,6 +75,10 @@ class Capabilities:
     max_magnitude : callable
         ``max_magnitude(a)``: 0-d, the largest absolute value of ``a``'s entries, 0 when it
         has none (a Dask block a boolean mask emptied), NaN when one is NaN.
+    persist_together : callable
+        ``persist_together(arrays) -> arrays``: the tuple ``arrays`` materialised in one go
+        (lazy backends: results of one pass that several later steps read, computed once
+        rather than once per step); eager backends return it as it is.
     known_rows : callable
         ``known_rows(a)``: ``a`` with a known number of rows (Dask arrays of unknown chunk
         sizes learn them, a small compute); the input object is left as it was.
@@ -171,6 +175,7 @@ class Capabilities:
     cholesky: Callable[[Any], Any] = generic.cholesky
     thin_svd: Callable[[Any], tuple[Any, Any, Any]] = generic.thin_svd
     persist: Callable[[Any], Any] = generic.persist
+    persist_together: Callable[[tuple[Any, ...]], tuple[Any, ...]] = generic.persist_together
     known_rows: Callable[[Any], Any] = generic.known_rows
     has_numpy_blocks: Callable[[Any], bool] = generic.has_numpy_blocks
     max_magnitude: Callable[[Any], Any] = generic.max_magnitude

@@ -201,6 +201,8 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
     if not isinstance(pred, da.Array):
         return true_fn(*operands) if bool(pred) else false_fn(*operands)
     lazy = [i for i, a in enumerate(operands) if isinstance(a, da.Array)]
+    if not lazy:  # nothing to share a compute with: a persisted flag is read without one
+        return true_fn(*operands) if _read_flag(pred) else false_fn(*operands)
     pred, *done = dask.persist(pred, *(operands[i] for i in lazy))
     operands = list(operands)
     for i, a in zip(lazy, done):
@@ -277,6 +279,17 @@ def thin_svd(a: Any) -> tuple[Any, Any, Any]:
         return da.linalg.svd(_single_column_block(a))
     u, s, vh = da.linalg.svd(_single_column_block(a.T))
     return vh.T, s, u.T
+
+
+def persist_together(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The Dask arrays among ``arrays`` persisted in one compute (what they share, such as
+    one pass over the data, runs once), the rest as they are."""
+    lazy = [i for i, a in enumerate(arrays) if isinstance(a, da.Array)]
+    done = dask.persist(*(arrays[i] for i in lazy))
+    out = list(arrays)
+    for i, a in zip(lazy, done):
+        out[i] = a
+    return tuple(out)
 
 
 #: Dask config key: the most bytes ``persist`` keeps in memory (default: half of the
@@ -605,6 +618,7 @@ CAPABILITIES = _GENERIC.replace(
     thin_svd=thin_svd,
     persist=persist,
     known_rows=known_rows,
+    persist_together=persist_together,
     has_numpy_blocks=has_numpy_blocks,
     max_magnitude=max_magnitude,
     # Row chunks inside a block with ~4 MiB score blocks: a block's pass of 250,000 x 16

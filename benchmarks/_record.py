@@ -12,14 +12,15 @@ def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
-def record(name: str, result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
-    """Merge ``result`` under key ``name`` into OUT/benchmarks.json and ``section`` (lines)
-    into its marked block of OUT/benchmarks.md, which suite.py regenerates around it."""
+def record(name: str, result: dict[str, Any], section: list[str], out: pathlib.Path, key: str | None = None) -> None:
+    """Merge ``result`` under ``key`` (default ``name``) into OUT/benchmarks.json and
+    ``section`` (lines) into the block of OUT/benchmarks.md marked ``name``, which suite.py
+    regenerates around it."""
     begin, end = markers(name)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "benchmarks.json", out / "benchmarks.md"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
-    results[name] = result
+    results[key or name] = result
     json_path.write_text(json.dumps(results, indent=1))
     block = "\n".join([begin, *section, end])
     text = md_path.read_text() if md_path.exists() else "# Benchmarks\n"

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import pathlib
 import statistics
@@ -49,7 +48,6 @@ import numpy as np
 os.environ["XPCLUSTER_ARRAY_API"] = "1"
 
 HERE = pathlib.Path(__file__).resolve().parent
-BEGIN, END = "<!-- kmedians:begin -->", "<!-- kmedians:end -->"
 TARGET = 3.0
 
 
@@ -172,18 +170,16 @@ def report(result: dict[str, Any]) -> list[str]:
 
 def record(result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
     """Merge into OUT/benchmarks.json and OUT/benchmarks.md, which suite.py regenerates."""
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "benchmarks.json", out / "benchmarks.md"
-    results = json.loads(json_path.read_text()) if json_path.exists() else {}
-    results["kmedians"] = result
-    json_path.write_text(json.dumps(results, indent=1))
-    block = "\n".join([BEGIN, *section, END])
-    text = md_path.read_text() if md_path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    md_path.write_text(text)
+    _shared_record().record("kmedians", result, section, out, key="kmedians")
+
+
+def _shared_record() -> Any:
+    """benchmarks/_record.py, loaded by its path (this folder stays off sys.path: its
+    sparse.py would shadow the package Dask imports)."""
+    spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:

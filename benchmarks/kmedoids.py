@@ -47,7 +47,6 @@ import numpy as np
 os.environ["XPCLUSTER_ARRAY_API"] = "1"
 
 HERE = pathlib.Path(__file__).resolve().parent
-BEGIN, END = "<!-- kmedoids:begin -->", "<!-- kmedoids:end -->"
 
 
 def blobs(n: int, d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,18 +194,17 @@ def cell(text: str) -> str:
 
 
 def record(result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "benchmarks.json", out / "benchmarks.md"
-    results = json.loads(json_path.read_text()) if json_path.exists() else {}
-    results["kmedoids"] = result
-    json_path.write_text(json.dumps(results, indent=1))
-    block = "\n".join([BEGIN, *section, END])
-    text = md_path.read_text() if md_path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    md_path.write_text(text)
+    """Merge into OUT/benchmarks.json and OUT/benchmarks.md, which suite.py regenerates."""
+    _shared_record().record("kmedoids", result, section, out, key="kmedoids")
+
+
+def _shared_record() -> Any:
+    """benchmarks/_record.py, loaded by its path (this folder stays off sys.path: its
+    sparse.py would shadow the package Dask imports)."""
+    spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:

@@ -31,9 +31,9 @@ appended when missing).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
+import runpy
 import platform
 import statistics
 import time
@@ -192,16 +192,10 @@ def report(result: dict[str, Any]) -> list[str]:
 
 def record(result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
     """Merge into OUT/benchmarks.json and OUT/benchmarks.md, which suite.py regenerates."""
-    _shared_record().record("estimators", result, section, out, key="estimators")
+    # benchmarks/_record.py by its path: this folder stays off sys.path (its sparse.py
+    # would shadow the package Dask imports).
+    runpy.run_path(str(HERE / "_record.py"))["record"]("estimators", result, section, out, key="estimators")
 
-
-def _shared_record() -> Any:
-    """benchmarks/_record.py, loaded by its path (this folder stays off sys.path: its
-    sparse.py would shadow the package Dask imports)."""
-    spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import runpy
 import statistics
 import subprocess
 import sys
@@ -195,16 +196,10 @@ def cell(text: str) -> str:
 
 def record(result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
     """Merge into OUT/benchmarks.json and OUT/benchmarks.md, which suite.py regenerates."""
-    _shared_record().record("kmedoids", result, section, out, key="kmedoids")
+    # benchmarks/_record.py by its path: this folder stays off sys.path (its sparse.py
+    # would shadow the package Dask imports).
+    runpy.run_path(str(HERE / "_record.py"))["record"]("kmedoids", result, section, out, key="kmedoids")
 
-
-def _shared_record() -> Any:
-    """benchmarks/_record.py, loaded by its path (this folder stays off sys.path: its
-    sparse.py would shadow the package Dask imports)."""
-    spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:

@@ -30,10 +30,10 @@ markers, replaced on every run; appended when missing).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
+import runpy
 import statistics
 import subprocess
 import sys
@@ -304,16 +304,10 @@ def report(result: dict[str, Any]) -> list[str]:
 
 def record(result: dict[str, Any], section: list[str], out: pathlib.Path) -> None:
     """Merge into OUT/benchmarks.json and OUT/benchmarks.md, which suite.py regenerates."""
-    _shared_record().record("sparse", result, section, out, key="sparse")
+    # benchmarks/_record.py by its path: this folder stays off sys.path (its sparse.py
+    # would shadow the package Dask imports).
+    runpy.run_path(str(HERE / "_record.py"))["record"]("sparse", result, section, out, key="sparse")
 
-
-def _shared_record() -> Any:
-    """benchmarks/_record.py, loaded by its path (this folder stays off sys.path: its
-    sparse.py would shadow the package Dask imports)."""
-    spec = importlib.util.spec_from_file_location("_benchmark_record", HERE / "_record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
